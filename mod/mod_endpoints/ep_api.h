@@ -1,0 +1,141 @@
+/*
+ * ep_api.h — the `endpoints` interface that mod_endpoints publishes for other modules.
+ *
+ * Fetch it in load():
+ *     const ep_api_t *ep;
+ *     if (aorta_interface_require(mod, EP_API_NAME, (const void **)&ep) != APR_SUCCESS) ...
+ *
+ * Threads: every function here may be called from any thread. Requests reach method
+ * services on a core worker (REGISTERs of one AOR and requests of one Call-ID serialized);
+ * nothing in an ep_request_t is touched by the SIP thread after it was handed over.
+ *
+ * Lifetimes: an ep_request_t and everything it points to (its pool, its private copy of the
+ * parsed message, its endpoint) stay valid until its final reply has been sent: inside the
+ * handler by default, or — after ep->hold(req) — until the final ep->reply() from any thread.
+ */
+#ifndef EP_API_H
+#define EP_API_H
+
+#include <aorta/aorta.h>
+#include <apr_network_io.h> /* apr_port_t */
+#include <sofia-sip/sip.h>
+#include <sofia-sip/msg.h>
+
+#define EP_API_NAME "endpoints"
+#define EP_API_VERSION 1
+
+/** Credentials of an <auth> block. Exactly one of password, ha1, ha1_sha256 is set. */
+typedef struct ep_auth {
+    const char *name;
+    const char *username;
+    const char *password;
+    const char *ha1;        /**< MD5(username:realm:password), hex */
+    const char *ha1_sha256; /**< SHA-256(username:realm:password), hex */
+} ep_auth_t;
+
+/** A configured endpoint. Immutable; belongs to a configuration generation. */
+typedef struct ep_endpoint {
+    const char *name;
+    const char *profile;            /**< profile that defines it */
+    apr_array_header_t *aors;       /**< const char *, in configured order; may be empty */
+    const ep_auth_t *auth;          /**< NULL: no authentication */
+    const char *context;            /**< dialplan context for its INVITEs */
+    apr_array_header_t *allow;      /**< const char * codec names; empty: no restriction */
+} ep_endpoint_t;
+
+/** One incoming request, handed to a method service on a worker. */
+typedef struct ep_request {
+    apr_pool_t *pool;                /**< owned by the request */
+    const char *profile;             /**< profile name */
+    msg_t *msg;                      /**< private parsed copy; read-only */
+    const sip_t *sip;                /**< sip_object(msg) */
+    sip_method_t method;
+    const char *method_name;
+    const char *src_ip;              /**< packet source address, numeric */
+    apr_port_t src_port;
+    const char *transport;           /**< "udp", "tcp" or "tls" */
+    const char *local_ip;            /**< the profile's sip-ip */
+    apr_port_t local_port;           /**< port of the listener that received it */
+    apr_time_t received;
+    const ep_endpoint_t *endpoint;   /**< set before the method service runs */
+    const char *identified_by;       /**< identifier name, or "dialog" */
+    void *priv;                      /**< mod_endpoints' bookkeeping */
+} ep_request_t;
+
+/** A method service: must reply (or hold and reply later) exactly once with a final status. */
+typedef void (*ep_method_fn)(ep_request_t *req, void *user);
+/** An endpoint identifier: return the endpoint the request comes from, or NULL. */
+typedef const ep_endpoint_t *(*ep_identify_fn)(ep_request_t *req, void *user);
+/**
+ * Answer a request that matched no endpoint exactly as a known user with wrong credentials
+ * would be answered (401 challenge without credentials, 403 with them, 401 stale for an
+ * expired nonce). Must reply.
+ */
+typedef void (*ep_challenge_fn)(ep_request_t *req, void *user);
+
+/**
+ * An outgoing non-INVITE request (OPTIONS, NOTIFY, MESSAGE, ...), sent over the endpoint's
+ * profile. Strings are copied by request_send(); the struct may live on the caller's stack.
+ */
+typedef struct ep_outgoing {
+    const char *endpoint;     /**< required: the configured endpoint it is for (picks the profile, From) */
+    const char *method;       /**< required: "OPTIONS", "NOTIFY", "MESSAGE"... (not INVITE) */
+    const char *uri;          /**< required: Request-URI, sip: or sips: */
+    const char *route;        /**< optional route set: "<sip:edge.example.com;lr>,<sip:p2;lr>" (e.g. a stored Path) */
+    const char *destination;  /**< optional next hop that wins over URI and route, e.g. a NAT'd source address
+                                   "sip:203.0.113.5:40001;transport=udp" */
+    const char *to;           /**< optional To URI; default: uri */
+    const char *headers;      /**< optional extra header lines "Name: value\r\n..." */
+    const char *content_type; /**< with body */
+    const char *body;
+} ep_outgoing_t;
+
+/**
+ * The final outcome of an outgoing request, called once on a core worker: @p status is the
+ * final response code, 408 when no response came in time, 503 when it could not be sent.
+ * @p sip is the response (NULL when there was none); valid only during the call.
+ */
+typedef void (*ep_response_fn)(int status, const char *phrase, const sip_t *sip, void *user);
+
+typedef struct ep_api {
+    int version; /**< EP_API_VERSION */
+
+    /** Handle @p method ("REGISTER", "INVITE"...) for @p owner; AORTA_EEXIST if taken. */
+    apr_status_t (*method_register)(aorta_module_t *owner, const char *method, ep_method_fn fn, void *user);
+    /** Remove all services and identifiers and the challenger of @p owner. */
+    void (*unregister_owner)(aorta_module_t *owner);
+    /** Add an identifier; names listed in identify-order run in that order, others after, in registration order. */
+    apr_status_t (*identifier_register)(aorta_module_t *owner, const char *name, ep_identify_fn fn, void *user);
+    /** Set the challenger used for unidentified-response=challenge (one at a time). */
+    apr_status_t (*challenger_set)(aorta_module_t *owner, ep_challenge_fn fn, void *user);
+
+    /**
+     * Send a response. @p headers: extra header lines "Name: value\r\n..." or NULL; @p body
+     * with @p content_type or NULL. A provisional status keeps the request; a final one
+     * completes it (after a hold, @p req is freed and must not be used again).
+     */
+    apr_status_t (*reply)(ep_request_t *req, int status, const char *phrase, const char *headers,
+                          const char *content_type, const char *body);
+    /** The handler will reply after it returns, possibly from another thread. */
+    void (*hold)(ep_request_t *req);
+
+    /**
+     * Find an endpoint by name. The result stays valid until aorta_module_config_release(*gen);
+     * NULL (and *gen NULL) if there is none.
+     */
+    const ep_endpoint_t *(*endpoint_find)(const char *name, aorta_config_gen_t **gen);
+    /** Find an <auth> by name, with the same lifetime rule. */
+    const ep_auth_t *(*auth_find)(const char *name, aorta_config_gen_t **gen);
+
+    /* ---- added after version 1's first members (append only) ---- */
+
+    /**
+     * Send @p out; @p fn gets the final status on a worker. APR_SUCCESS means @p fn will be
+     * called exactly once; an error (unknown endpoint, bad URI, shutting down) means it will not.
+     */
+    apr_status_t (*request_send)(const ep_outgoing_t *out, ep_response_fn fn, void *user);
+    /** Announce an option tag (e.g. "path") in Supported of OPTIONS answers; removed with the owner. */
+    apr_status_t (*option_tag_register)(aorta_module_t *owner, const char *tag);
+} ep_api_t;
+
+#endif

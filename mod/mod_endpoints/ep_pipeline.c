@@ -1,0 +1,317 @@
+/*
+ * ep_pipeline.c — the life of one incoming request (SPEC §6).
+ *
+ *   root thread                      worker (core pool, serialized by key)
+ *   -----------                      ---------------------------------------
+ *   default leg callback:
+ *     copy the request (msg_dup),
+ *     source/transport facts,
+ *     push keyed task  ───────────►  acquire the configuration generation
+ *                                    dialog cache, else identifiers in identify-order
+ *                                    no endpoint: unidentified-response
+ *                                    method service, or 501
+ *                                    reply(): one malloc'd record
+ *   send final, destroy irq  ◄─────  su_msg (one per final reply)
+ *   free the request
+ *
+ * Invariants: the nta_incoming_t is touched only by the root thread; the worker owns the
+ * msg copy and the request pool; a request holds two references (the pipeline's and the
+ * pending final reply's) and goes back to the root thread when both are gone, so a service
+ * may hold() it and reply from any thread, even before its handler returned. The key is the
+ * To user for REGISTER (one AOR's REGISTERs run in order) and the Call-ID otherwise.
+ */
+#include "ep_internal.h"
+
+#include <apr_strings.h>
+#include <sofia-sip/msg_addr.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *proto_name(const char *p)
+{
+    if (!p)
+        return "udp";
+    if (!strcasecmp(p, "tls"))
+        return "tls";
+    if (!strcasecmp(p, "tcp"))
+        return "tcp";
+    return "udp";
+}
+
+static void request_free(ep_request_t *req)
+{
+    ep_req_priv_t *priv = req->priv;
+    if (req->msg)
+        msg_destroy(req->msg);
+    if (priv->gen)
+        aorta_module_config_release(priv->gen);
+    free(priv->final_rec);
+    apr_pool_destroy(req->pool);
+}
+
+static void pipeline_run(void *arg);
+
+int ep_pipeline_incoming(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
+{
+    sip_method_t method = sip->sip_request->rq_method;
+    p->requests++;
+    if (!apr_atomic_read32(&p->accepting)) {
+        apr_atomic_inc32(&p->rejected);
+        return method == sip_method_ack ? 200 /* nta sends nothing to ACK, just frees */ : 503;
+    }
+    apr_pool_t *pool;
+    if (aorta_pool_create_unmanaged(&pool) != APR_SUCCESS)
+        return 500;
+    ep_request_t *req = apr_pcalloc(pool, sizeof *req);
+    ep_req_priv_t *priv = apr_pcalloc(pool, sizeof *priv);
+    req->pool = pool;
+    req->priv = priv;
+    req->profile = p->name;
+    req->received = apr_time_now();
+    req->local_ip = p->set.sip_ip;
+    priv->profile = p;
+    priv->irq = irq;
+
+    msg_t *orig = nta_incoming_getrequest(irq);
+    su_sockaddr_t *sa = msg_addr(orig);
+    if (sa) {
+        su_inet_ntop(sa->su_family, SU_ADDR(sa), priv->src_ip_buf, sizeof priv->src_ip_buf);
+        req->src_port = ntohs(sa->su_port);
+    }
+    req->src_ip = priv->src_ip_buf;
+    tport_t *tp = nta_incoming_transport(p->agent, irq, orig);
+    if (tp) {
+        req->transport = proto_name(tport_name(tp)->tpn_proto);
+        tport_t *listener = tport_parent(tp);
+        const tp_name_t *ln = tport_name(listener ? listener : tp);
+        req->local_port = (apr_port_t)(ln && ln->tpn_port ? atoi(ln->tpn_port) : 0);
+        tport_unref(tp);
+    } else {
+        req->transport = "udp";
+    }
+    /* the worker gets its own deep copy; the original stays with the transaction */
+    req->msg = msg_dup(orig);
+    msg_destroy(orig);
+    if (!req->msg) {
+        apr_pool_destroy(pool);
+        return 500;
+    }
+    req->sip = sip_object(req->msg);
+    req->method = method;
+    req->method_name = req->sip->sip_request->rq_method_name;
+
+    const char *key = NULL;
+    if (method == sip_method_register && req->sip->sip_to && req->sip->sip_to->a_url->url_user)
+        key = req->sip->sip_to->a_url->url_user;
+    else if (req->sip->sip_call_id)
+        key = req->sip->sip_call_id->i_id;
+    apr_atomic_set32(&priv->refs, 2);
+    apr_atomic_inc32(&p->inflight);
+    if (aorta_task_push_keyed(key, key ? strlen(key) : 0, pipeline_run, req) != APR_SUCCESS) {
+        apr_atomic_dec32(&p->inflight);
+        apr_atomic_inc32(&p->rejected);
+        msg_destroy(req->msg);
+        apr_pool_destroy(pool);
+        return method == sip_method_ack ? 200 : 503;
+    }
+    return 0;
+}
+
+/* Drop one reference; the last one sends the request back to its root thread. */
+static void pipeline_unref(ep_request_t *req)
+{
+    ep_req_priv_t *priv = req->priv;
+    if (apr_atomic_dec32(&priv->refs) != 0)
+        return;
+    ep_profile_t *p = priv->profile;
+    if (ep_profile_post(p, EP_SUMSG_FINAL, req, NULL) != APR_SUCCESS) {
+        /* the root is gone (shutdown past its grace period): nothing can be sent any more */
+        request_free(req);
+        ep_profile_request_done(p);
+    }
+}
+
+ep_reply_rec_t *ep_reply_rec_make(int status, const char *phrase, const char *headers, const char *content_type,
+                                  const char *body)
+{
+    apr_size_t lp = phrase ? strlen(phrase) + 1 : 0, lh = headers ? strlen(headers) + 1 : 0;
+    apr_size_t lc = content_type ? strlen(content_type) + 1 : 0, lb = body ? strlen(body) + 1 : 0;
+    ep_reply_rec_t *r = malloc(sizeof *r + lp + lh + lc + lb);
+    if (!r)
+        return NULL;
+    char *d = (char *)(r + 1);
+    r->status = status;
+#define EP_COPY(field, src, len) \
+    if (len) {                   \
+        memcpy(d, src, len);     \
+        r->field = d;            \
+        d += len;                \
+    } else {                     \
+        r->field = NULL;         \
+    }
+    EP_COPY(phrase, phrase, lp)
+    EP_COPY(headers, headers, lh)
+    EP_COPY(content_type, content_type, lc)
+    EP_COPY(body, body, lb)
+#undef EP_COPY
+    return r;
+}
+
+static int creates_dialog(sip_method_t m)
+{
+    return m == sip_method_invite || m == sip_method_subscribe || m == sip_method_refer;
+}
+
+apr_status_t ep_reply(ep_request_t *req, int status, const char *phrase, const char *headers,
+                      const char *content_type, const char *body)
+{
+    ep_req_priv_t *priv = req->priv;
+    if (status < 100 || status > 699)
+        return APR_EINVAL;
+    if (apr_atomic_read32(&priv->final))
+        return APR_EINVAL;
+    if (status < 200) {
+        if (req->method == sip_method_ack)
+            return APR_EINVAL;
+        ep_reply_rec_t *rec = ep_reply_rec_make(status, phrase, headers, content_type, body);
+        if (!rec)
+            return APR_ENOMEM;
+        if (ep_profile_post(priv->profile, EP_SUMSG_PROVISIONAL, req, rec) != APR_SUCCESS) {
+            free(rec);
+            return APR_EGENERAL;
+        }
+        return APR_SUCCESS;
+    }
+    if (apr_atomic_cas32(&priv->final, 1, 0) != 0)
+        return APR_EINVAL; /* another thread gave the final reply first */
+    /* ACK gets no reply: completing it just frees the transaction */
+    priv->final_rec = ep_reply_rec_make(req->method == sip_method_ack ? 0 : status, phrase, headers, content_type,
+                                        body);
+    if (status < 300 && req->endpoint && creates_dialog(req->method) && req->sip->sip_call_id)
+        ep_dialogs_put(ep_g->dialogs, req->sip->sip_call_id->i_id, req->profile, req->endpoint->name,
+                       priv->pconf ? priv->pconf->set.dialog_ttl : 3600);
+    pipeline_unref(req);
+    return APR_SUCCESS;
+}
+
+void ep_hold(ep_request_t *req)
+{
+    apr_atomic_set32(&((ep_req_priv_t *)req->priv)->held, 1);
+}
+
+void ep_pipeline_send_provisional(ep_profile_t *p, ep_request_t *req, ep_reply_rec_t *rec)
+{
+    ep_req_priv_t *priv = req->priv;
+    (void)p;
+    if (rec->status > 100)
+        nta_incoming_tag(priv->irq, NULL);
+    nta_incoming_treply(priv->irq, rec->status, rec->phrase, TAG_IF(priv->server, SIPTAG_SERVER_STR(priv->server)),
+                        TAG_IF(rec->headers, SIPTAG_HEADER_STR(rec->headers)),
+                        TAG_IF(rec->content_type, SIPTAG_CONTENT_TYPE_STR(rec->content_type)),
+                        TAG_IF(rec->body, SIPTAG_PAYLOAD_STR(rec->body)), TAG_END());
+    free(rec);
+}
+
+void ep_pipeline_send_final(ep_profile_t *p, ep_request_t *req)
+{
+    ep_req_priv_t *priv = req->priv;
+    ep_reply_rec_t *rec = priv->final_rec;
+    if (rec && rec->status >= 200) {
+        nta_incoming_tag(priv->irq, NULL);
+        if (nta_incoming_treply(priv->irq, rec->status, rec->phrase,
+                                TAG_IF(priv->server, SIPTAG_SERVER_STR(priv->server)),
+                                TAG_IF(rec->headers, SIPTAG_HEADER_STR(rec->headers)),
+                                TAG_IF(rec->content_type, SIPTAG_CONTENT_TYPE_STR(rec->content_type)),
+                                TAG_IF(rec->body, SIPTAG_PAYLOAD_STR(rec->body)), TAG_END()) < 0)
+            aorta_log(AORTA_LOG_DEBUG, "profile %s: could not send %d to %s %s (already answered, e.g. CANCEL)\n",
+                      p->name, rec->status, req->method_name, req->src_ip);
+    } else if (!rec && req->method != sip_method_ack) {
+        nta_incoming_treply(priv->irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+    }
+    nta_incoming_destroy(priv->irq);
+    priv->irq = NULL;
+    request_free(req);
+    ep_profile_request_done(p);
+}
+
+/* Run a service or challenger with the reply contract: when it returns it has replied or held. */
+static void call_service(ep_request_t *req, ep_method_fn fn, void *user, const char *what)
+{
+    ep_req_priv_t *priv = req->priv;
+    fn(req, user);
+    if (!apr_atomic_read32(&priv->held) && !apr_atomic_read32(&priv->final)) {
+        if (req->method != sip_method_ack)
+            aorta_log(AORTA_LOG_ERR, "%s for %s returned without a reply or hold: answering 500\n", what,
+                      req->method_name);
+        ep_reply(req, 500, "Internal Server Error", NULL, NULL, NULL);
+    }
+}
+
+static void pipeline_run(void *arg)
+{
+    ep_request_t *req = arg;
+    ep_req_priv_t *priv = req->priv;
+    ep_mod_t *m = ep_g;
+    const sip_t *sip = req->sip;
+
+    priv->cfg = aorta_module_config_acquire(m->mod, &priv->gen);
+    priv->pconf = ep_config_profile(priv->cfg, req->profile);
+    if (!priv->pconf) {
+        /* removed by a reload: its listeners keep running until `module reload` */
+        ep_reply(req, 503, "Profile Not Configured", NULL, NULL, NULL);
+        pipeline_unref(req);
+        return;
+    }
+    if (priv->pconf->set.user_agent && *priv->pconf->set.user_agent)
+        priv->server = priv->pconf->set.user_agent;
+
+    ep_registry_rdlock(m->registry);
+    const ep_endpoint_t *ep = NULL;
+    if (sip->sip_to && sip->sip_to->a_tag && sip->sip_call_id) {
+        char name[256];
+        if (ep_dialogs_get(m->dialogs, sip->sip_call_id->i_id, req->profile, name, sizeof name)) {
+            const ep_endpoint_ext_t *e = apr_hash_get(priv->pconf->endpoints, name, APR_HASH_KEY_STRING);
+            if (e) {
+                ep = &e->pub;
+                req->identified_by = "dialog";
+            }
+        }
+    }
+    if (!ep)
+        ep = ep_identify_run(m, req);
+    if (!ep) {
+        if (req->method == sip_method_ack)
+            ep_reply(req, 200, NULL, NULL, NULL, NULL); /* nothing to answer: just finish */
+        else
+            ep_identify_reject(m, req);
+    } else {
+        req->endpoint = ep;
+        aorta_log(AORTA_LOG_DEBUG, "%s %s from %s:%u/%s identified as endpoint %s by %s\n", req->method_name,
+                  sip->sip_call_id ? sip->sip_call_id->i_id : "-", req->src_ip, req->src_port, req->transport,
+                  ep->name, req->identified_by);
+        ep_method_fn fn;
+        void *user;
+        if (ep_registry_method_find(m->registry, req->method_name, &fn, &user))
+            call_service(req, fn, user, req->method_name);
+        else if (req->method == sip_method_ack)
+            ep_reply(req, 200, NULL, NULL, NULL, NULL);
+        else
+            ep_reply(req, 501, "Not Implemented", NULL, NULL, NULL);
+        if (req->method == sip_method_bye && sip->sip_call_id)
+            ep_dialogs_remove(m->dialogs, sip->sip_call_id->i_id);
+    }
+    ep_registry_unlock(m->registry);
+    pipeline_unref(req);
+}
+
+void ep_options_service(ep_request_t *req, void *user)
+{
+    ep_mod_t *m = user;
+    /* called with the registry's read side held, so the lists are stable */
+    const char *allow = ep_registry_allow(m->registry, req->pool);
+    const char *supported = ep_registry_supported(m->registry, req->pool);
+    /* Supported may be empty (RFC 3261 allows "Supported:" with no tags): it says we require none */
+    const char *headers =
+        apr_psprintf(req->pool, "Allow: %s\r\nAccept: application/sdp\r\nSupported: %s\r\n", allow, supported);
+    ep_reply(req, 200, "OK", headers, NULL, NULL);
+}

@@ -1,0 +1,297 @@
+/*
+ * ep_profile.c — one running SIP profile: its thread, su_root and nta agent.
+ *
+ * Invariants:
+ *  - The root and the agent are created, used and destroyed in the profile's own thread.
+ *    Other threads reach it only through su_msg (ep_profile_post) or su_task_execute.
+ *  - load() waits on a condition until the thread reports "running" or a bind failure
+ *    (with the URL and the system's reason); no sleeps.
+ *  - Stopping: new requests get 503 from the root thread, in-flight requests are given time to
+ *    finish (they are ours: dependants were unloaded first), then a message whose handler
+ *    calls su_root_break ends the loop, and the thread tears the agent down and is joined.
+ */
+#include "ep_internal.h"
+
+#include <apr_strings.h>
+#include <apr_file_info.h>
+#include <sofia-sip/tport_tag.h>
+#include <sofia-sip/su_log.h>
+#include <string.h>
+#include <errno.h>
+
+#define EP_STOP_GRACE (10 * APR_USEC_PER_SEC)
+#define EP_MAX_SOURCES 1024
+
+static int profile_stray(ep_profile_t *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
+{
+    /* Requests all reach the default leg; what lands here is a stray response. */
+    (void)p;
+    (void)agent;
+    (void)sip;
+    msg_destroy(msg);
+    return 0;
+}
+
+static int profile_leg_request(ep_profile_t *p, nta_leg_t *leg, nta_incoming_t *irq, const sip_t *sip)
+{
+    (void)leg;
+    return ep_pipeline_incoming(p, irq, sip);
+}
+
+static void profile_deliver(ep_profile_t *p, su_msg_r m, ep_sumsg_t *a)
+{
+    (void)m;
+    switch (a->kind) {
+    case EP_SUMSG_FINAL:
+        ep_pipeline_send_final(p, a->ptr);
+        break;
+    case EP_SUMSG_PROVISIONAL:
+        ep_pipeline_send_provisional(p, a->ptr, a->ptr2);
+        break;
+    case EP_SUMSG_OUTGOING:
+        ep_outgoing_start(p, a->ptr);
+        break;
+    case EP_SUMSG_BREAK:
+        su_root_break(p->root);
+        break;
+    }
+}
+
+apr_status_t ep_profile_post(ep_profile_t *p, int kind, void *ptr, void *ptr2)
+{
+    su_msg_r m = SU_MSG_R_INIT;
+    if (!p->root || su_msg_create(m, su_root_task(p->root), su_task_null, profile_deliver, sizeof(ep_sumsg_t)) != 0)
+        return APR_EGENERAL;
+    ep_sumsg_t *a = su_msg_data(m);
+    a->kind = kind;
+    a->ptr = ptr;
+    a->ptr2 = ptr2;
+    if (su_msg_send(m) != 0)
+        return APR_EGENERAL;
+    return APR_SUCCESS;
+}
+
+static void profile_report(ep_profile_t *p, int state)
+{
+    apr_thread_mutex_lock(p->lock);
+    p->state = state;
+    apr_thread_cond_broadcast(p->cond);
+    apr_thread_mutex_unlock(p->lock);
+}
+
+static void *APR_THREAD_FUNC profile_thread(apr_thread_t *thread, void *data)
+{
+    ep_profile_t *p = data;
+    p->root = su_root_create(p);
+    if (!p->root) {
+        snprintf(p->error, sizeof p->error, "cannot create su_root: %s", strerror(errno));
+        profile_report(p, -1);
+        return NULL;
+    }
+    url_string_t *url = p->contact_url ? URL_STRING_MAKE(p->contact_url) : (url_string_t *)-1; /* sofia's NONE */
+    p->agent = nta_agent_create(p->root, url, profile_stray, p,
+                                NTATAG_UA(0),
+                                NTATAG_SERVER_RPORT(1),
+                                /* answer broken registrar headers (Path, Authorization...) with 400 too */
+                                NTATAG_BAD_REQ_MASK(~(sip_mask_response | sip_mask_proxy | sip_mask_pref |
+                                                      sip_mask_privacy)),
+                                NTATAG_SIP_T1X64(p->set.t1x64), NTATAG_MAXSIZE(p->set.max_size),
+                                NTATAG_CANCEL_487(1), TAG_END());
+    if (!p->agent) {
+        snprintf(p->error, sizeof p->error, "cannot bind %s: %s", p->contact_url ? p->contact_url : "(no transport)",
+                 su_strerror(su_errno()));
+        goto fail;
+    }
+    if (p->tls_url && nta_agent_add_tport(p->agent, URL_STRING_MAKE(p->tls_url), TPTAG_CERTIFICATE(p->set.tls_cert_dir),
+                                          TAG_END()) < 0) {
+        snprintf(p->error, sizeof p->error, "cannot bind %s: %s", p->tls_url, su_strerror(su_errno()));
+        goto fail;
+    }
+    p->leg = nta_leg_tcreate(p->agent, profile_leg_request, p, NTATAG_NO_DIALOG(1), TAG_END());
+    if (!p->leg) {
+        snprintf(p->error, sizeof p->error, "cannot create the default leg: %s", su_strerror(su_errno()));
+        goto fail;
+    }
+    apr_atomic_set32(&p->accepting, 1);
+    profile_report(p, 1);
+    su_root_run(p->root);
+    /* a request counted in flight may still post its reply: keep serving the queue a while */
+    apr_time_t deadline = apr_time_now() + EP_STOP_GRACE;
+    while (apr_atomic_read32(&p->inflight) > 0 && apr_time_now() < deadline)
+        su_root_step(p->root, 50);
+
+    nta_leg_destroy(p->leg), p->leg = NULL;
+    nta_agent_destroy(p->agent), p->agent = NULL;
+    su_root_destroy(p->root), p->root = NULL;
+    profile_report(p, 2);
+    (void)thread;
+    return NULL;
+fail:
+    if (p->agent)
+        nta_agent_destroy(p->agent), p->agent = NULL;
+    su_root_destroy(p->root), p->root = NULL;
+    profile_report(p, -1);
+    return NULL;
+}
+
+static char *list_join(apr_pool_t *pool, const apr_array_header_t *list, const char *skip)
+{
+    char *s = "";
+    for (int i = 0; list && i < list->nelts; i++) {
+        const char *w = APR_ARRAY_IDX(list, i, const char *);
+        if (skip && !strcmp(w, skip))
+            continue;
+        s = apr_pstrcat(pool, s, *s ? "," : "", w, NULL);
+    }
+    return s;
+}
+
+static apr_array_header_t *list_copy(apr_pool_t *pool, const apr_array_header_t *list)
+{
+    apr_array_header_t *c = apr_array_make(pool, list ? list->nelts : 1, sizeof(const char *));
+    for (int i = 0; list && i < list->nelts; i++)
+        APR_ARRAY_PUSH(c, const char *) = apr_pstrdup(pool, APR_ARRAY_IDX(list, i, const char *));
+    return c;
+}
+
+apr_status_t ep_profile_start(ep_mod_t *m, const ep_profile_conf_t *pc, ep_profile_t **out)
+{
+    apr_pool_t *pool = m->pool;
+    ep_profile_t *p = apr_pcalloc(pool, sizeof *p);
+    apr_status_t st;
+    p->mod = m;
+    p->name = apr_pstrdup(pool, pc->name);
+    p->set = pc->set; /* scalars; the strings and lists are copied below: the generation may go */
+    p->set.sip_ip = apr_pstrdup(pool, pc->set.sip_ip);
+    p->set.transports = list_copy(pool, pc->set.transports);
+    p->set.identify_order = NULL;
+    p->set.user_agent = NULL;
+    p->set.tls_cert_dir = pc->set.tls_cert_dir
+                              ? apr_pstrdup(pool, pc->set.tls_cert_dir)
+                              : apr_pstrcat(pool, aorta_core_dir(AORTA_DIR_CONF), "/tls", NULL);
+    const char *host = strchr(p->set.sip_ip, ':') ? apr_pstrcat(pool, "[", p->set.sip_ip, "]", NULL) : p->set.sip_ip;
+    char *plain = list_join(pool, p->set.transports, "tls");
+    if (*plain)
+        p->contact_url = apr_psprintf(pool, "sip:%s:%d;transport=%s", host, p->set.sip_port, plain);
+    if (ep_list_has(p->set.transports, "tls")) {
+        p->tls_url = apr_psprintf(pool, "sips:%s:%d", host, p->set.tls_port);
+        /* sofia binds TLS even without a certificate and then fails every handshake: check first */
+        apr_finfo_t fi;
+        const char *pem = apr_pstrcat(pool, p->set.tls_cert_dir, "/agent.pem", NULL);
+        st = apr_stat(&fi, pem, APR_FINFO_TYPE | APR_FINFO_SIZE, pool);
+        if (st != APR_SUCCESS || fi.filetype != APR_REG || fi.size == 0) {
+            char buf[120];
+            aorta_log(AORTA_LOG_ERR, "profile %s: TLS needs %s (certificate and private key in one file): %s\n",
+                      p->name, pem, st != APR_SUCCESS ? apr_strerror(st, buf, sizeof buf) : "not a non-empty file");
+            return AORTA_ECONFIG;
+        }
+    }
+    if ((st = apr_thread_mutex_create(&p->lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS ||
+        (st = apr_thread_cond_create(&p->cond, pool)) != APR_SUCCESS ||
+        (st = apr_thread_mutex_create(&p->src_lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS ||
+        (st = aorta_pool_create(&p->src_pool, pool)) != APR_SUCCESS)
+        return st;
+    p->sources = apr_hash_make(p->src_pool);
+
+    apr_threadattr_t *attr;
+    apr_threadattr_create(&attr, pool);
+    if ((st = apr_thread_create(&p->thread, attr, profile_thread, p, pool)) != APR_SUCCESS)
+        return st;
+    apr_thread_mutex_lock(p->lock);
+    while (p->state == 0)
+        apr_thread_cond_wait(p->cond, p->lock);
+    apr_thread_mutex_unlock(p->lock);
+    if (p->state < 0) {
+        apr_status_t rv;
+        apr_thread_join(&rv, p->thread);
+        p->thread = NULL;
+        aorta_log(AORTA_LOG_ERR, "profile %s: %s\n", p->name, p->error);
+        return APR_EGENERAL;
+    }
+    aorta_log(AORTA_LOG_NOTICE, "profile %s listening on %s%s%s\n", p->name, p->contact_url ? p->contact_url : "",
+              p->contact_url && p->tls_url ? " and " : "", p->tls_url ? p->tls_url : "");
+    *out = p;
+    return APR_SUCCESS;
+}
+
+void ep_profile_request_done(ep_profile_t *p)
+{
+    if (apr_atomic_dec32(&p->inflight) == 0 && !apr_atomic_read32(&p->accepting)) {
+        apr_thread_mutex_lock(p->lock);
+        apr_thread_cond_broadcast(p->cond);
+        apr_thread_mutex_unlock(p->lock);
+    }
+}
+
+void ep_profile_stop(ep_profile_t *p)
+{
+    if (!p || !p->thread)
+        return;
+    apr_atomic_set32(&p->accepting, 0);
+    apr_time_t deadline = apr_time_now() + EP_STOP_GRACE;
+    apr_thread_mutex_lock(p->lock);
+    while (apr_atomic_read32(&p->inflight) > 0 && apr_time_now() < deadline)
+        apr_thread_cond_timedwait(p->cond, p->lock, deadline - apr_time_now());
+    apr_thread_mutex_unlock(p->lock);
+    if (apr_atomic_read32(&p->inflight) > 0)
+        aorta_log(AORTA_LOG_ERR, "profile %s: %u requests still unanswered at shutdown\n", p->name,
+                  apr_atomic_read32(&p->inflight));
+    if (ep_profile_post(p, EP_SUMSG_BREAK, NULL, NULL) == APR_SUCCESS) {
+        apr_status_t rv;
+        apr_thread_join(&rv, p->thread);
+    }
+    p->thread = NULL;
+    aorta_log(AORTA_LOG_INFO, "profile %s stopped\n", p->name);
+}
+
+typedef struct stats_call {
+    ep_profile_t *p;
+    ep_nta_stats_t *st;
+} stats_call_t;
+
+static int profile_stats_in_root(void *arg)
+{
+    stats_call_t *c = arg;
+    usize_t recv_msg = 0, recv_req = 0, bad_msg = 0, bad_req = 0, drop_req = 0, server_tr = 0, client_tr = 0;
+    nta_agent_get_stats(c->p->agent, NTATAG_S_RECV_MSG_REF(recv_msg), NTATAG_S_RECV_REQUEST_REF(recv_req),
+                        NTATAG_S_BAD_MESSAGE_REF(bad_msg), NTATAG_S_BAD_REQUEST_REF(bad_req),
+                        NTATAG_S_DROP_REQUEST_REF(drop_req), NTATAG_S_SERVER_TR_REF(server_tr),
+                        NTATAG_S_CLIENT_TR_REF(client_tr), TAG_END());
+    c->st->recv_msg = recv_msg;
+    c->st->recv_request = recv_req;
+    c->st->bad_message = bad_msg;
+    c->st->bad_request = bad_req;
+    c->st->drop_request = drop_req;
+    c->st->server_tr = server_tr;
+    c->st->client_tr = client_tr;
+    return 0;
+}
+
+void ep_profile_nta_stats(ep_profile_t *p, ep_nta_stats_t *st)
+{
+    memset(st, 0, sizeof *st);
+    if (!p->root || !p->agent)
+        return;
+    stats_call_t c = {p, st};
+    int ret;
+    su_task_execute(su_root_task(p->root), profile_stats_in_root, &c, &ret);
+}
+
+void ep_profile_count_source(ep_profile_t *p, const char *ip)
+{
+    apr_thread_mutex_lock(p->src_lock);
+    ep_source_count_t *c = apr_hash_get(p->sources, ip, APR_HASH_KEY_STRING);
+    if (!c && apr_hash_count(p->sources) >= EP_MAX_SOURCES) {
+        /* bounded: a scan from many addresses must not grow memory without end */
+        ip = "other";
+        c = apr_hash_get(p->sources, ip, APR_HASH_KEY_STRING);
+    }
+    if (!c) {
+        c = apr_pcalloc(p->src_pool, sizeof *c);
+        apr_cpystrn(c->ip, ip, sizeof c->ip);
+        apr_hash_set(p->sources, c->ip, APR_HASH_KEY_STRING, c);
+    }
+    c->count++;
+    c->last = apr_time_now();
+    apr_thread_mutex_unlock(p->src_lock);
+}

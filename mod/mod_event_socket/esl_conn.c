@@ -1,0 +1,959 @@
+/*
+ * esl_conn.c — one inbound event-socket connection: its thread, its socket, its commands.
+ *
+ * Invariants:
+ *  - Only the connection's own thread reads or writes its socket. Replies are written while
+ *    the command is handled; queued events and log lines are written only between commands,
+ *    so a reply always precedes the events its command caused (bgapi → BACKGROUND_JOB).
+ *  - The core's dispatch thread (events) and logging threads only push into the bounded
+ *    queue under c->lock and poke the eventfd; they never touch the socket and never block.
+ *    Nothing logs while holding c->lock (the log binding takes that lock).
+ *  - A queue overflow latches; the thread then drops the subscriber with a logged reason.
+ *  - Exactly one reply per command, in the order commands arrive.
+ * Memory: the connection's unmanaged pool (freed by the reaper after join); c->scratch is
+ * cleared after every command and every batch of queued items.
+ */
+#include "esl.h"
+#include "esl_filter.h"
+#include "esl_proto.h"
+#include "esl_queue.h"
+#include "esl_sub.h"
+
+#include <apr_strings.h>
+#include <apr_uuid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define ESL_READ_CHUNK 65536
+#define ESL_DRAIN_BATCH 64
+#define ESL_DRAIN_BUDGET 512
+#define ESL_NOTICE_MS 1000
+
+static const char ESL_GOODBYE[] = "Disconnected, goodbye.\n";
+static const char ESL_SHUTDOWN[] = "The system is being shut down.\n";
+static const char ESL_LOST[] = "killed listener because of lost events\n";
+static const char ESL_AUTH_TIMEOUT[] = "Authentication timeout, goodbye.\n";
+
+/** A log line copied out of the logging thread (one malloc block; strings follow it). */
+typedef struct esl_logline {
+    int level;
+    int line;
+    const char *file;
+    const char *func;
+    const char *text;
+    apr_size_t text_len;
+} esl_logline_t;
+
+struct esl_conn {
+    esl_conn_t *next; /* registry; srv->lock */
+    esl_server_t *srv;
+    apr_pool_t *pool;
+    apr_pool_t *scratch;
+    pthread_t thread;
+    int finished; /* srv->lock: the thread has let go of everything */
+    int fd;
+    int wake_fd;
+    unsigned id;
+    char ip[64];
+    int port;
+
+    /* the connection thread's own state */
+    int authed;
+    int quit;
+    const char *notice; /* disconnect notice to send when closing, or NULL */
+    aorta_event_format_t format;
+    apr_time_t auth_deadline;
+    char *rbuf;
+    apr_size_t rlen, rcap;
+    aorta_event_binding_t *ev_binding;
+    aorta_log_binding_t *log_binding;
+
+    /* shared with the dispatch and logging threads */
+    pthread_mutex_t lock;
+    esl_sub_t *sub;
+    esl_filters_t *filters;
+    esl_queue_t *queue;
+    int log_level;
+    int dead; /* no more pushes */
+};
+
+esl_conn_t *esl_conn_next(esl_conn_t *c)
+{
+    return c->next;
+}
+
+void esl_conn_wake(esl_conn_t *c)
+{
+    uint64_t one = 1;
+    if (write(c->wake_fd, &one, sizeof(one)) < 0) {
+        /* the counter is saturated: the thread is awake anyway */
+    }
+}
+
+static const char *esl_format_name(aorta_event_format_t f)
+{
+    return f == AORTA_EVENT_FORMAT_JSON ? "json" : f == AORTA_EVENT_FORMAT_XML ? "xml" : "plain";
+}
+
+static void esl_free_item(esl_item_t *it)
+{
+    if (it->kind == ESL_ITEM_EVENT)
+        aorta_event_unref(it->ptr);
+    else
+        free(it->ptr);
+}
+
+/* ---- producers: dispatch thread and logging threads ------------------------------------ */
+
+static const char *esl_event_header_get(void *ctx, const char *name)
+{
+    return aorta_event_get_header(ctx, name);
+}
+
+static void esl_conn_on_event(aorta_event_t *ev, void *user)
+{
+    esl_conn_t *c = user;
+    int wake = 0;
+
+    pthread_mutex_lock(&c->lock);
+    if (!c->dead && esl_sub_match(c->sub, aorta_event_get_id(ev), aorta_event_get_subclass(ev)) &&
+        esl_filters_match(c->filters, esl_event_header_get, ev)) {
+        aorta_event_t *ref = aorta_event_ref(ev);
+        if (esl_queue_push(c->queue, ESL_ITEM_EVENT, ref, &wake) != APR_SUCCESS) {
+            aorta_event_unref(ref);
+            wake = 1; /* the thread must see the overflow now */
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (wake)
+        esl_conn_wake(c);
+}
+
+static void esl_conn_on_log(const aorta_log_line_t *l, void *user)
+{
+    esl_conn_t *c = user;
+    const char *file = l->file ? l->file : "", *func = l->func ? l->func : "";
+    const char *text = l->full ? l->full : l->text;
+    apr_size_t fl = strlen(file) + 1, fnl = strlen(func) + 1, tl = strlen(text);
+    esl_logline_t *ll;
+    char *p;
+    int wake = 0;
+
+    pthread_mutex_lock(&c->lock);
+    if (c->dead || (int)l->level > c->log_level) {
+        pthread_mutex_unlock(&c->lock);
+        return;
+    }
+    pthread_mutex_unlock(&c->lock);
+
+    ll = malloc(sizeof(*ll) + fl + fnl + tl + 1);
+    if (!ll)
+        return;
+    p = (char *)(ll + 1);
+    ll->level = (int)l->level;
+    ll->line = l->line;
+    memcpy(p, file, fl);
+    ll->file = p;
+    p += fl;
+    memcpy(p, func, fnl);
+    ll->func = p;
+    p += fnl;
+    memcpy(p, text, tl + 1);
+    ll->text = p;
+    ll->text_len = tl;
+
+    pthread_mutex_lock(&c->lock);
+    if (c->dead || esl_queue_push(c->queue, ESL_ITEM_LOG, ll, &wake) != APR_SUCCESS) {
+        if (!c->dead)
+            wake = 1;
+        free(ll);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (wake)
+        esl_conn_wake(c);
+}
+
+/* ---- socket output (connection thread only) -------------------------------------------- */
+
+static int esl_conn_overflowed(esl_conn_t *c)
+{
+    int o;
+    pthread_mutex_lock(&c->lock);
+    o = esl_queue_overflowed(c->queue);
+    pthread_mutex_unlock(&c->lock);
+    return o;
+}
+
+static void esl_conn_drain_wake(esl_conn_t *c)
+{
+    uint64_t v;
+    if (read(c->wake_fd, &v, sizeof(v)) < 0) {
+        /* EAGAIN: nothing pending */
+    }
+}
+
+/*
+ * Write all of @p iov. @p abortable: give up when the server stops or the queue overflowed
+ * (a subscriber that does not read must not hold its thread forever). @p deadline_ms >= 0:
+ * give up after that long. Returns APR_SUCCESS or an error; the connection is then closed.
+ */
+static apr_status_t esl_conn_writev(esl_conn_t *c, struct iovec *iov, int n, int abortable, int deadline_ms)
+{
+    apr_time_t end = deadline_ms >= 0 ? apr_time_now() + apr_time_from_msec(deadline_ms) : 0;
+
+    while (n > 0) {
+        struct msghdr mh;
+        ssize_t w;
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = iov;
+        mh.msg_iovlen = (size_t)n;
+        w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (w >= 0) {
+            while (n > 0 && (size_t)w >= iov->iov_len) {
+                w -= (ssize_t)iov->iov_len;
+                iov++;
+                n--;
+            }
+            if (n > 0) {
+                iov->iov_base = (char *)iov->iov_base + w;
+                iov->iov_len -= (size_t)w;
+            }
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return APR_FROM_OS_ERROR(errno);
+        for (;;) {
+            struct pollfd pf[2] = {{c->fd, POLLOUT, 0}, {c->wake_fd, POLLIN, 0}};
+            int timeout = -1, r;
+            if (deadline_ms >= 0) {
+                apr_time_t left = end - apr_time_now();
+                if (left <= 0)
+                    return APR_TIMEUP;
+                timeout = (int)apr_time_msec(left) + 1;
+            }
+            r = poll(pf, abortable ? 2 : 1, timeout);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return APR_FROM_OS_ERROR(errno);
+            if (abortable && (pf[1].revents & POLLIN)) {
+                esl_conn_drain_wake(c);
+                if (c->srv->stopping || esl_conn_overflowed(c))
+                    return APR_ECONNABORTED;
+            }
+            if (pf[0].revents & (POLLOUT | POLLERR | POLLHUP))
+                break;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t esl_conn_write2(esl_conn_t *c, const char *head, apr_size_t hlen, const char *body,
+                                    apr_size_t blen)
+{
+    struct iovec iov[2];
+    int n = 1;
+    iov[0].iov_base = (void *)head;
+    iov[0].iov_len = hlen;
+    if (body && blen) {
+        iov[1].iov_base = (void *)body;
+        iov[1].iov_len = blen;
+        n = 2;
+    }
+    return esl_conn_writev(c, iov, n, 1, -1);
+}
+
+/* command/reply with Reply-Text (escaped: never a bare '%' in a header). */
+static void esl_conn_reply(esl_conn_t *c, const char *fmt, ...) AORTA_PRINTF(2, 3);
+static void esl_conn_reply(esl_conn_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    char *text, *frame;
+
+    va_start(ap, fmt);
+    text = apr_pvsprintf(c->scratch, fmt, ap);
+    va_end(ap);
+    frame = apr_pstrcat(c->scratch, "Content-Type: command/reply\nReply-Text: ", esl_header_escape(text, c->scratch),
+                        "\n\n", NULL);
+    if (esl_conn_write2(c, frame, strlen(frame), NULL, 0) != APR_SUCCESS)
+        c->quit = 1;
+}
+
+static void esl_conn_send_notice(esl_conn_t *c, const char *msg, int wait_ms)
+{
+    char head[96];
+    struct iovec iov[2];
+    int n = snprintf(head, sizeof(head), "Content-Type: text/disconnect-notice\nContent-Length: %u\n\n",
+                     (unsigned)strlen(msg));
+    iov[0].iov_base = head;
+    iov[0].iov_len = (size_t)n;
+    iov[1].iov_base = (void *)msg;
+    iov[1].iov_len = strlen(msg);
+    esl_conn_writev(c, iov, 2, 0, wait_ms);
+}
+
+/* ---- queued items → socket ----------------------------------------------------------- */
+
+static apr_status_t esl_conn_write_item(esl_conn_t *c, esl_item_t *it)
+{
+    apr_status_t st = APR_SUCCESS;
+    char head[512];
+    int n;
+
+    if (it->kind == ESL_ITEM_EVENT) {
+        const char *data = NULL;
+        apr_size_t len = 0;
+        if (aorta_event_serialize(it->ptr, c->format, &data, &len) == APR_SUCCESS && data) {
+            n = snprintf(head, sizeof(head), "Content-Length: %" APR_SIZE_T_FMT "\nContent-Type: text/event-%s\n\n",
+                         len, esl_format_name(c->format));
+            st = esl_conn_write2(c, head, (apr_size_t)n, data, len);
+        }
+    } else {
+        const esl_logline_t *ll = it->ptr;
+        const char *file = esl_header_escape(ll->file, c->scratch), *func = esl_header_escape(ll->func, c->scratch);
+        char *h = apr_psprintf(c->scratch,
+                               "Content-Type: log/data\nContent-Length: %" APR_SIZE_T_FMT "\nLog-Level: %d\n"
+                               "Text-Channel: 0\nLog-File: %s\nLog-Func: %s\nLog-Line: %d\nUser-Data: \n\n",
+                               ll->text_len, ll->level, file, func, ll->line);
+        st = esl_conn_write2(c, h, strlen(h), ll->text, ll->text_len);
+    }
+    esl_free_item(it);
+    return st;
+}
+
+/* Write up to a budget of queued items. Returns 1 if more remain, 0 if empty, -1 on error. */
+static int esl_conn_drain(esl_conn_t *c)
+{
+    int budget = ESL_DRAIN_BUDGET;
+
+    while (budget > 0) {
+        esl_item_t items[ESL_DRAIN_BATCH];
+        int n = 0, i;
+        apr_size_t left;
+
+        pthread_mutex_lock(&c->lock);
+        while (n < ESL_DRAIN_BATCH && esl_queue_pop(c->queue, &items[n]))
+            n++;
+        left = esl_queue_len(c->queue);
+        pthread_mutex_unlock(&c->lock);
+        if (n == 0)
+            return 0;
+        for (i = 0; i < n; i++) {
+            if (esl_conn_write_item(c, &items[i]) != APR_SUCCESS) {
+                for (i++; i < n; i++)
+                    esl_free_item(&items[i]);
+                return -1;
+            }
+        }
+        apr_pool_clear(c->scratch);
+        budget -= n;
+        if (left == 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Remove queued items of one kind (noevents drops events, nolog drops log lines). */
+static void esl_conn_flush(esl_conn_t *c, esl_item_kind_t kind)
+{
+    apr_size_t n, i;
+    pthread_mutex_lock(&c->lock);
+    n = esl_queue_len(c->queue);
+    for (i = 0; i < n; i++) {
+        esl_item_t it;
+        esl_queue_pop(c->queue, &it);
+        if (it.kind == kind)
+            esl_free_item(&it);
+        else
+            esl_queue_push(c->queue, it.kind, it.ptr, NULL); /* cannot fail: we just made room */
+    }
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- commands -------------------------------------------------------------------------- */
+
+static void esl_cmd_api(esl_conn_t *c, const char *rest)
+{
+    aorta_stream_t *out = aorta_stream_create(c->scratch);
+    const char *cmdline = esl_trim(rest, c->scratch), *data;
+    apr_size_t len = 0;
+    char head[96];
+    int n;
+
+    if (esl_api_is_self_unload(cmdline))
+        aorta_stream_puts(out, "-ERR mod_event_socket cannot be unloaded or reloaded over the event socket; "
+                               "use the console\n");
+    else
+        aorta_api_execute(cmdline, out, c->scratch);
+    data = aorta_stream_data(out, &len);
+    if (len == 0) {
+        data = "-ERR no reply\n";
+        len = strlen(data);
+    }
+    n = snprintf(head, sizeof(head), "Content-Type: api/response\nContent-Length: %" APR_SIZE_T_FMT "\n\n", len);
+    if (esl_conn_write2(c, head, (apr_size_t)n, data, len) != APR_SUCCESS)
+        c->quit = 1;
+}
+
+static void esl_cmd_bgapi(esl_conn_t *c, const char *rest, const esl_packet_t *pkt)
+{
+    const char *cmdline = esl_trim(rest, c->scratch);
+    const char *uuid = esl_packet_header(pkt, "Job-UUID");
+    const char *euuid;
+    char *frame;
+    apr_status_t st;
+
+    if (!uuid || !*uuid) {
+        apr_uuid_t u;
+        char buf[APR_UUID_FORMATTED_LENGTH + 1];
+        apr_uuid_get(&u);
+        apr_uuid_format(buf, &u);
+        uuid = apr_pstrdup(c->scratch, buf);
+    }
+    if ((st = esl_bgapi_start(c->srv, cmdline, uuid)) != APR_SUCCESS) {
+        char err[120];
+        esl_conn_reply(c, "-ERR cannot queue job: %s", aorta_strerror(st, err, sizeof(err)));
+        return;
+    }
+    euuid = esl_header_escape(uuid, c->scratch);
+    frame = apr_pstrcat(c->scratch, "Content-Type: command/reply\nReply-Text: +OK Job-UUID: ", euuid,
+                        "\nJob-UUID: ", euuid, "\n\n", NULL);
+    if (esl_conn_write2(c, frame, strlen(frame), NULL, 0) != APR_SUCCESS)
+        c->quit = 1;
+}
+
+static void esl_cmd_event(esl_conn_t *c, const char *rest)
+{
+    aorta_event_format_t fmt = c->format;
+    int keys;
+
+    pthread_mutex_lock(&c->lock);
+    keys = esl_sub_event(c->sub, rest, &fmt);
+    pthread_mutex_unlock(&c->lock);
+    c->format = fmt; /* the format changes even without keywords, as in FreeSWITCH */
+    if (keys == 0)
+        esl_conn_reply(c, "-ERR no keywords supplied");
+    else
+        esl_conn_reply(c, "+OK event listener enabled %s", esl_format_name(c->format));
+}
+
+static void esl_cmd_nixevent(esl_conn_t *c, const char *rest)
+{
+    int keys;
+    pthread_mutex_lock(&c->lock);
+    keys = esl_sub_nix(c->sub, rest);
+    pthread_mutex_unlock(&c->lock);
+    if (keys == 0)
+        esl_conn_reply(c, "-ERR no keywords supplied");
+    else
+        esl_conn_reply(c, "+OK events nixed");
+}
+
+static void esl_cmd_noevents(esl_conn_t *c)
+{
+    int was;
+    pthread_mutex_lock(&c->lock);
+    was = esl_sub_clear(c->sub);
+    pthread_mutex_unlock(&c->lock);
+    esl_conn_flush(c, ESL_ITEM_EVENT);
+    if (was)
+        esl_conn_reply(c, "+OK no longer listening for events");
+    else
+        esl_conn_reply(c, "-ERR not listening for events");
+}
+
+/* Split "a b c" into "a" and "b c" (NULL when there is no space), as FreeSWITCH's strchr(' '). */
+static char *esl_split(char *s)
+{
+    char *sp = strchr(s, ' ');
+    if (!sp)
+        return NULL;
+    *sp = '\0';
+    return sp + 1;
+}
+
+static void esl_cmd_filter(esl_conn_t *c, const char *rest)
+{
+    char *name = apr_pstrdup(c->scratch, rest), *val;
+    const char *err = NULL;
+    apr_status_t st;
+
+    while (*name == ' ')
+        name++;
+    val = esl_split(name);
+    if (strcasecmp(name, "delete") == 0 && val) {
+        name = val;
+        val = esl_split(name);
+        pthread_mutex_lock(&c->lock);
+        if (strcasecmp(name, "all") == 0)
+            esl_filters_clear(c->filters);
+        else
+            esl_filters_delete(c->filters, name, val);
+        pthread_mutex_unlock(&c->lock);
+        esl_conn_reply(c, "+OK filter deleted. [%s][%s]", name, val ? val : "");
+        return;
+    }
+    if (val && strcasecmp(name, "add") == 0) {
+        name = val;
+        val = esl_split(name);
+    }
+    if (!val || !*name) {
+        esl_conn_reply(c, "-ERR invalid syntax");
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    st = esl_filters_add(c->filters, name, val, &err, c->scratch);
+    pthread_mutex_unlock(&c->lock);
+    if (st != APR_SUCCESS)
+        esl_conn_reply(c, "-ERR invalid regular expression: %s", err ? err : "out of memory");
+    else
+        esl_conn_reply(c, "+OK filter added. [%s]=[%s]", name, val);
+}
+
+static void esl_cmd_log(esl_conn_t *c, const char *rest)
+{
+    const char *level_s = esl_trim(rest, c->scratch);
+    aorta_log_level_t level = AORTA_LOG_DEBUG;
+
+    if (*level_s && aorta_log_level_parse(level_s, &level) != APR_SUCCESS) {
+        esl_conn_reply(c, "-ERR invalid log level");
+        return;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->log_level = (int)level;
+    pthread_mutex_unlock(&c->lock);
+    if (c->log_binding)
+        aorta_log_binding_level_set(c->log_binding, level);
+    else if (aorta_log_bind(level, esl_conn_on_log, c, &c->log_binding) != APR_SUCCESS) {
+        c->log_binding = NULL;
+        esl_conn_reply(c, "-ERR cannot subscribe to the log");
+        return;
+    }
+    esl_conn_reply(c, "+OK log level %s [%d]", level_s, (int)level);
+}
+
+static void esl_cmd_nolog(esl_conn_t *c)
+{
+    if (!c->log_binding) {
+        esl_conn_reply(c, "-ERR not loging");
+        return;
+    }
+    aorta_log_unbind(c->log_binding); /* no callback runs after this returns */
+    c->log_binding = NULL;
+    pthread_mutex_lock(&c->lock);
+    c->log_level = -1;
+    pthread_mutex_unlock(&c->lock);
+    esl_conn_flush(c, ESL_ITEM_LOG);
+    esl_conn_reply(c, "+OK no longer logging");
+}
+
+/* Headers the core puts on every event; a client's copy of them is dropped (ESL.md §9:
+ * FreeSWITCH appends duplicates, we deduplicate). */
+static int esl_is_standard_header(const char *name)
+{
+    static const char *const std[] = {"Event-Name", "Core-UUID", "FreeSWITCH-Hostname", "FreeSWITCH-Switchname",
+                                      "FreeSWITCH-IPv4", "FreeSWITCH-IPv6", "Event-Date-Local", "Event-Date-GMT",
+                                      "Event-Date-Timestamp", "Event-Calling-File", "Event-Calling-Function",
+                                      "Event-Calling-Line-Number", "Event-Sequence", "Event-Subclass",
+                                      "Content-Length", NULL};
+    int i;
+    for (i = 0; std[i]; i++)
+        if (strcasecmp(std[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static void esl_cmd_sendevent(esl_conn_t *c, const char *rest, const esl_packet_t *pkt)
+{
+    const char *name = esl_word(rest, NULL, c->scratch), *subclass = NULL;
+    aorta_event_id_t id;
+    aorta_event_t *ev = NULL;
+    char ubuf[APR_UUID_FORMATTED_LENGTH + 1];
+    apr_uuid_t u;
+    apr_status_t st;
+    int i;
+
+    if (!*name || aorta_event_name_parse(name, &id) != APR_SUCCESS || id == AORTA_EVENT_ALL) {
+        esl_conn_reply(c, "-ERR invalid event name");
+        return;
+    }
+    if (id == AORTA_EVENT_CUSTOM)
+        subclass = esl_packet_header(pkt, "Event-Subclass");
+    if (aorta_event_create_detailed(&ev, id, subclass && *subclass ? subclass : NULL, __FILE__, __func__,
+                                    __LINE__) != APR_SUCCESS) {
+        esl_conn_reply(c, "-ERR cannot create event");
+        return;
+    }
+    aorta_event_add_header(ev, "Command", pkt->command);
+    for (i = 0; i < pkt->headers->nelts; i++) {
+        const esl_header_t *h = &APR_ARRAY_IDX(pkt->headers, i, esl_header_t);
+        if (!esl_is_standard_header(h->name))
+            aorta_event_add_header(ev, h->name, h->value);
+    }
+    apr_uuid_get(&u);
+    apr_uuid_format(ubuf, &u);
+    aorta_event_add_header(ev, "Event-UUID", ubuf);
+    if (pkt->body)
+        aorta_event_set_body(ev, pkt->body, pkt->body_len);
+    if ((st = aorta_event_fire(&ev)) != APR_SUCCESS) {
+        char err[120];
+        esl_conn_reply(c, "-ERR event not fired: %s", aorta_strerror(st, err, sizeof(err)));
+        return;
+    }
+    esl_conn_reply(c, "+OK %s", ubuf);
+}
+
+/* Constant-time for equal lengths, so the reply time says nothing about the password. */
+static int esl_password_ok(const char *given, const char *want)
+{
+    apr_size_t gl = strlen(given), wl = strlen(want), i;
+    unsigned char diff = gl != wl;
+    for (i = 0; i < gl && i < wl; i++)
+        diff |= (unsigned char)(given[i] ^ want[i]);
+    return diff == 0;
+}
+
+static void esl_conn_disconnect(esl_conn_t *c, const char *notice)
+{
+    c->notice = notice;
+    c->quit = 1;
+}
+
+static void esl_cmd_auth(esl_conn_t *c, const char *word, const char *rest)
+{
+    if (strcasecmp(word, "auth") == 0) {
+        /* exactly the bytes after "auth ", minus line-end whitespace */
+        char *pw = apr_pstrdup(c->scratch, rest);
+        apr_size_t n = strlen(pw);
+        while (n > 0 && (pw[n - 1] == ' ' || pw[n - 1] == '\t'))
+            pw[--n] = '\0';
+        if (esl_password_ok(pw, c->srv->cfg->password)) {
+            c->authed = 1;
+            if (aorta_event_bind(AORTA_EVENT_ALL, NULL, esl_conn_on_event, c, &c->ev_binding) != APR_SUCCESS) {
+                c->ev_binding = NULL;
+                aorta_log(AORTA_LOG_ERR, "event socket: %s:%d cannot bind to events\n", c->ip, c->port);
+            }
+            esl_conn_reply(c, "+OK accepted");
+            aorta_log(AORTA_LOG_INFO, "event socket: %s:%d authenticated (connection %u)\n", c->ip, c->port, c->id);
+            return;
+        }
+    }
+    aorta_log(AORTA_LOG_WARNING, "event socket: %s:%d failed to authenticate (%s)\n", c->ip, c->port,
+              strcasecmp(word, "auth") == 0 ? "wrong password" : "userauth is not supported");
+    esl_conn_reply(c, "-ERR invalid");
+    esl_conn_disconnect(c, ESL_GOODBYE);
+}
+
+static void esl_conn_handle(esl_conn_t *c, const esl_packet_t *pkt)
+{
+    const char *rest = "";
+    const char *word = esl_word(pkt->command, &rest, c->scratch);
+
+    if (strcasecmp(word, "exit") == 0 || strcmp(word, "...") == 0) {
+        esl_conn_reply(c, "+OK bye");
+        esl_conn_disconnect(c, ESL_GOODBYE);
+        return;
+    }
+    if (!c->authed) {
+        if (strcasecmp(word, "auth") == 0 || strcasecmp(word, "userauth") == 0)
+            esl_cmd_auth(c, word, rest);
+        else
+            esl_conn_reply(c, "-ERR command not found");
+        return;
+    }
+    if (strcasecmp(word, "api") == 0)
+        esl_cmd_api(c, rest);
+    else if (strcasecmp(word, "bgapi") == 0)
+        esl_cmd_bgapi(c, rest, pkt);
+    else if (strcasecmp(word, "event") == 0)
+        esl_cmd_event(c, rest);
+    else if (strcasecmp(word, "nixevent") == 0)
+        esl_cmd_nixevent(c, rest);
+    else if (strcasecmp(word, "noevents") == 0)
+        esl_cmd_noevents(c);
+    else if (strcasecmp(word, "filter") == 0)
+        esl_cmd_filter(c, rest);
+    else if (strcasecmp(word, "log") == 0)
+        esl_cmd_log(c, rest);
+    else if (strcasecmp(word, "nolog") == 0)
+        esl_cmd_nolog(c);
+    else if (strcasecmp(word, "sendevent") == 0)
+        esl_cmd_sendevent(c, rest, pkt);
+    else if (strcasecmp(word, "sendmsg") == 0)
+        esl_conn_reply(c, "-ERR invalid session id [%s]", esl_trim(rest, c->scratch));
+    else if (strcasecmp(word, "myevents") == 0 || strcasecmp(word, "divert_events") == 0 ||
+             strcasecmp(word, "linger") == 0 || strcasecmp(word, "nolinger") == 0 ||
+             strcasecmp(word, "resume") == 0 || strcasecmp(word, "getvar") == 0 || strcasecmp(word, "connect") == 0)
+        esl_conn_reply(c, "-ERR not controlling a session");
+    else
+        esl_conn_reply(c, "-ERR command not found");
+}
+
+/* ---- input ----------------------------------------------------------------------------- */
+
+/* Handle every complete packet in the buffer. Returns -1 if the client broke a limit. */
+static int esl_conn_process(esl_conn_t *c)
+{
+    apr_size_t off = 0;
+    int rc = 0;
+
+    while (!c->quit) {
+        esl_packet_t *pkt = NULL;
+        apr_size_t used = 0;
+        apr_status_t st = esl_packet_parse(c->rbuf + off, c->rlen - off, c->scratch, &pkt, &used);
+        off += used;
+        if (st == APR_INCOMPLETE)
+            break;
+        if (st != APR_SUCCESS) {
+            rc = -1;
+            break;
+        }
+        esl_conn_handle(c, pkt);
+        apr_pool_clear(c->scratch);
+    }
+    if (off > 0) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+    }
+    return rc;
+}
+
+/* Read what is available. Returns 0 on data or nothing, -1 when the peer closed or failed. */
+static int esl_conn_read(esl_conn_t *c)
+{
+    for (;;) {
+        ssize_t r;
+        if (c->rcap - c->rlen < ESL_READ_CHUNK / 4) {
+            apr_size_t ncap = c->rcap * 2;
+            char *n;
+            if (ncap > ESL_MAX_HEADER_BYTES + ESL_MAX_CONTENT_LENGTH + ESL_READ_CHUNK)
+                return -1; /* esl_packet_parse refuses such a packet anyway */
+            n = realloc(c->rbuf, ncap);
+            if (!n)
+                return -1;
+            c->rbuf = n;
+            c->rcap = ncap;
+        }
+        r = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        if (r > 0) {
+            c->rlen += (apr_size_t)r;
+            if (c->rcap - c->rlen > 0)
+                return 0;
+            continue;
+        }
+        if (r == 0)
+            return -1;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        return -1;
+    }
+}
+
+/* ---- thread ---------------------------------------------------------------------------- */
+
+static void esl_conn_loop(esl_conn_t *c)
+{
+    static const char greeting[] = "Content-Type: auth/request\n\n";
+    int more = 0;
+
+    if (esl_conn_write2(c, greeting, sizeof(greeting) - 1, NULL, 0) != APR_SUCCESS)
+        return;
+
+    while (!c->quit) {
+        struct pollfd pf[2] = {{c->fd, POLLIN, 0}, {c->wake_fd, POLLIN, 0}};
+        int timeout = -1, r;
+
+        if (c->srv->stopping) {
+            esl_conn_disconnect(c, ESL_SHUTDOWN);
+            break;
+        }
+        if (esl_conn_overflowed(c)) {
+            apr_uint64_t lost;
+            pthread_mutex_lock(&c->lock);
+            lost = esl_queue_lost(c->queue);
+            pthread_mutex_unlock(&c->lock);
+            aorta_log(AORTA_LOG_CRIT,
+                      "event socket: killed listener because of lost events: %s:%d (connection %u) is not reading; "
+                      "max-queue %d reached, %" APR_UINT64_T_FMT " lost\n",
+                      c->ip, c->port, c->id, c->srv->cfg->max_queue, lost);
+            c->notice = ESL_LOST;
+            c->quit = 1;
+            break;
+        }
+        if (c->authed) {
+            more = esl_conn_drain(c);
+            if (more < 0)
+                break;
+        }
+        if (more > 0) {
+            timeout = 0;
+        } else if (!c->authed) {
+            apr_time_t left = c->auth_deadline - apr_time_now();
+            if (left <= 0) {
+                aorta_log(AORTA_LOG_NOTICE, "event socket: %s:%d did not authenticate within %d s\n", c->ip, c->port,
+                          c->srv->cfg->auth_timeout);
+                esl_conn_disconnect(c, ESL_AUTH_TIMEOUT);
+                break;
+            }
+            timeout = (int)apr_time_msec(left) + 1;
+        }
+
+        r = poll(pf, 2, timeout);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r <= 0)
+            continue;
+        if (pf[1].revents & POLLIN)
+            esl_conn_drain_wake(c);
+        if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            int gone = esl_conn_read(c) < 0;
+            if (esl_conn_process(c) < 0) {
+                aorta_log(AORTA_LOG_WARNING, "event socket: %s:%d sent an oversized packet; disconnecting\n", c->ip,
+                          c->port);
+                break;
+            }
+            if (gone)
+                break; /* the peer closed: no one to send a notice to */
+        }
+    }
+}
+
+static void *esl_conn_main(void *arg)
+{
+    esl_conn_t *c = arg;
+    esl_item_t it;
+
+    esl_conn_loop(c);
+
+    /* Stop the producers first: after unbind no callback of ours runs or will run. */
+    pthread_mutex_lock(&c->lock);
+    c->dead = 1;
+    pthread_mutex_unlock(&c->lock);
+    if (c->ev_binding)
+        aorta_event_unbind(c->ev_binding);
+    if (c->log_binding)
+        aorta_log_unbind(c->log_binding);
+    c->ev_binding = NULL;
+    c->log_binding = NULL;
+
+    if (c->notice)
+        esl_conn_send_notice(c, c->notice, c->notice == ESL_GOODBYE ? ESL_NOTICE_MS : 0);
+    shutdown(c->fd, SHUT_RDWR);
+    close(c->fd);
+    c->fd = -1;
+
+    pthread_mutex_lock(&c->lock);
+    while (esl_queue_pop(c->queue, &it))
+        esl_free_item(&it);
+    pthread_mutex_unlock(&c->lock);
+    free(c->rbuf);
+    c->rbuf = NULL;
+    aorta_log(AORTA_LOG_DEBUG, "event socket: connection %u from %s:%d closed\n", c->id, c->ip, c->port);
+
+    pthread_mutex_lock(&c->srv->lock);
+    c->finished = 1;
+    c->srv->nconns--;
+    pthread_mutex_unlock(&c->srv->lock);
+    return NULL;
+}
+
+static void esl_conn_destroy(esl_conn_t *c)
+{
+    if (c->wake_fd >= 0)
+        close(c->wake_fd);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->rbuf);
+    pthread_mutex_destroy(&c->lock);
+    apr_pool_destroy(c->pool);
+}
+
+apr_status_t esl_conn_start(esl_server_t *srv, int fd, const char *ip, int port)
+{
+    apr_pool_t *pool = NULL;
+    esl_conn_t *c;
+    int one = 1, rc;
+
+    if (aorta_pool_create_unmanaged(&pool) != APR_SUCCESS) {
+        close(fd);
+        return APR_ENOMEM;
+    }
+    c = apr_pcalloc(pool, sizeof(*c));
+    c->pool = pool;
+    c->srv = srv;
+    c->fd = fd;
+    c->port = port;
+    apr_cpystrn(c->ip, ip, sizeof(c->ip));
+    c->format = AORTA_EVENT_FORMAT_PLAIN;
+    c->log_level = -1;
+    c->auth_deadline = apr_time_now() + apr_time_from_sec(srv->cfg->auth_timeout);
+    c->rcap = ESL_READ_CHUNK;
+    c->rbuf = malloc(c->rcap);
+    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    aorta_pool_create(&c->scratch, pool);
+    pthread_mutex_init(&c->lock, NULL);
+    c->sub = esl_sub_create(pool);
+    c->filters = esl_filters_create(pool);
+    c->queue = esl_queue_create(pool, (apr_size_t)srv->cfg->max_queue);
+    if (!c->rbuf || c->wake_fd < 0) {
+        aorta_log(AORTA_LOG_ERR, "event socket: cannot set up a connection for %s:%d\n", ip, port);
+        esl_conn_destroy(c);
+        return APR_ENOMEM;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+
+    pthread_mutex_lock(&srv->lock);
+    c->id = ++srv->next_id;
+    c->next = srv->conns;
+    srv->conns = c;
+    srv->nconns++;
+    rc = pthread_create(&c->thread, NULL, esl_conn_main, c);
+    if (rc != 0) {
+        srv->conns = c->next;
+        srv->nconns--;
+    }
+    pthread_mutex_unlock(&srv->lock);
+    if (rc != 0) {
+        aorta_log(AORTA_LOG_ERR, "event socket: cannot start a thread for %s:%d: %s\n", ip, port, strerror(rc));
+        esl_conn_destroy(c);
+        return APR_FROM_OS_ERROR(rc);
+    }
+    aorta_log(AORTA_LOG_DEBUG, "event socket: connection %u from %s:%d\n", c->id, ip, port);
+    return APR_SUCCESS;
+}
+
+void esl_conn_reap(esl_server_t *srv, int all)
+{
+    for (;;) {
+        esl_conn_t **pp, *c = NULL;
+        pthread_mutex_lock(&srv->lock);
+        for (pp = &srv->conns; *pp; pp = &(*pp)->next) {
+            if ((*pp)->finished || all) {
+                c = *pp;
+                *pp = c->next;
+                break;
+            }
+        }
+        pthread_mutex_unlock(&srv->lock);
+        if (!c)
+            return;
+        pthread_join(c->thread, NULL);
+        esl_conn_destroy(c);
+    }
+}

@@ -1,0 +1,311 @@
+/*
+ * loc_dial.c — dial strings (SPEC §8): `dial_contacts` builds the string that rings every
+ * contact, `resolve` says where an outgoing request to a dial string would go and why.
+ *
+ * A leg is "sip/<endpoint>/<contact-uri>", preceded by "[vars]" when the contact needs a
+ * route to be reached:
+ *   sip_route=<sip:p1;lr>\,<sip:p2;lr>     the contact registered through Path: send via
+ *                                           that route set (a `,` inside a value is `\,`)
+ *   sip_network_destination=sip:IP:PORT;transport=T
+ *                                           no Path, but the REGISTER came from an address
+ *                                           other than the Contact's (NAT): send there
+ * The endpoints interface is fetched at call time (mod_endpoints loads after us); the
+ * commands say so when it is missing.
+ */
+#include "loc_internal.h"
+#include "mod_endpoints/ep_api.h"
+#include <apr_strings.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NOT_REGISTERED "error/user_not_registered"
+
+const char *loc_dial_uri_with_user(const char *uri, const char *user, apr_pool_t *pool)
+{
+    if (!user || !*user)
+        return uri;
+    const char *colon = strchr(uri, ':');
+    if (!colon)
+        return uri;
+    const char *hostpart = colon + 1;
+    const char *at = strchr(hostpart, '@');
+    const char *stop = strpbrk(hostpart, ";?>");
+    if (at && (!stop || at < stop))
+        hostpart = at + 1;
+    return apr_pstrcat(pool, apr_pstrndup(pool, uri, (apr_size_t)(colon - uri + 1)), user, "@", hostpart, NULL);
+}
+
+void loc_dial_uri_hostport(const char *uri, apr_pool_t *pool, const char **host, int *port)
+{
+    *host = NULL;
+    *port = 0;
+    const char *p = strchr(uri, ':');
+    if (!p)
+        return;
+    p++;
+    const char *at = strchr(p, '@');
+    const char *stop = strpbrk(p, ";?>");
+    if (at && (!stop || at < stop))
+        p = at + 1;
+    const char *end;
+    if (*p == '[') {
+        end = strchr(p, ']');
+        if (!end)
+            return;
+        *host = apr_pstrndup(pool, p + 1, (apr_size_t)(end - p - 1));
+        end++;
+    } else {
+        end = p + strcspn(p, ":;?>");
+        *host = apr_pstrndup(pool, p, (apr_size_t)(end - p));
+    }
+    if (*end == ':')
+        *port = atoi(end + 1);
+}
+
+static int default_port(const char *uri)
+{
+    return strncasecmp(uri, "sips:", 5) ? 5060 : 5061;
+}
+
+const char *loc_dial_route_reason(const loc_contact_t *c)
+{
+    if (c->path)
+        return "path";
+    if (!c->src_ip || c->is_static)
+        return NULL;
+    apr_pool_t *tmp;
+    const char *host;
+    int port, nat;
+    aorta_pool_create_unmanaged(&tmp);
+    loc_dial_uri_hostport(c->uri, tmp, &host, &port);
+    if (!port)
+        port = default_port(c->uri);
+    nat = !host || strcmp(host, c->src_ip) || port != c->src_port;
+    apr_pool_destroy(tmp);
+    return nat ? "nat" : NULL;
+}
+
+static const char *escape_commas(const char *s, apr_pool_t *pool)
+{
+    if (!strchr(s, ','))
+        return s;
+    apr_size_t n = 0;
+    for (const char *p = s; *p; p++)
+        n += (*p == ',') ? 2 : 1;
+    char *out = apr_palloc(pool, n + 1), *o = out;
+    for (const char *p = s; *p; p++) {
+        if (*p == ',')
+            *o++ = '\\';
+        *o++ = *p;
+    }
+    *o = 0;
+    return out;
+}
+
+/* The leg variables for @p c, "k=v" (no brackets), or NULL. */
+static const char *leg_vars(const loc_contact_t *c, apr_pool_t *pool)
+{
+    const char *why = loc_dial_route_reason(c);
+    if (!why)
+        return NULL;
+    if (!strcmp(why, "path"))
+        return apr_pstrcat(pool, "sip_route=", escape_commas(c->path, pool), NULL);
+    return apr_psprintf(pool, "sip_network_destination=sip:%s%s%s:%u;transport=%s", strchr(c->src_ip, ':') ? "[" : "",
+                        c->src_ip, strchr(c->src_ip, ':') ? "]" : "", c->src_port,
+                        c->transport ? c->transport : "udp");
+}
+
+const char *loc_dial_leg(const char *endpoint, const loc_contact_t *c, const char *request_user, apr_pool_t *pool)
+{
+    const char *vars = leg_vars(c, pool);
+    const char *uri = loc_dial_uri_with_user(c->uri, request_user, pool);
+    return apr_pstrcat(pool, vars ? "[" : "", vars ? vars : "", vars ? "]" : "", "sip/", endpoint, "/", uri, NULL);
+}
+
+static const ep_api_t *endpoints_api(aorta_stream_t *out)
+{
+    const ep_api_t *ep = aorta_interface_get(EP_API_NAME);
+    if (!ep)
+        aorta_stream_puts(out, "-ERR the endpoints interface is not available (is mod_endpoints loaded?)\n");
+    return ep;
+}
+
+apr_status_t loc_cmd_dial_contacts(const char *args, aorta_stream_t *out, apr_pool_t *pool)
+{
+    char *argv[3] = {NULL, NULL, NULL};
+    int argc = aorta_api_split(args, pool, argv, 3);
+    if (argc < 1) {
+        aorta_stream_puts(out, "-ERR usage: dial_contacts <endpoint> [<aor>[,<aor>...]|*] [<request_user>]\n");
+        return AORTA_ESYNTAX;
+    }
+    const ep_api_t *ep = endpoints_api(out);
+    if (!ep)
+        return AORTA_EDEPEND;
+    aorta_config_gen_t *gen = NULL;
+    const ep_endpoint_t *e = ep->endpoint_find(argv[0], &gen);
+    if (!e) {
+        aorta_stream_printf(out, "-ERR endpoint '%s' not found\n", argv[0]);
+        return AORTA_ENOTFOUND;
+    }
+    apr_array_header_t *aors;
+    if (argc >= 2 && strcmp(argv[1], "*")) {
+        aors = apr_array_make(pool, 4, sizeof(const char *));
+        char *last, *tok;
+        for (tok = apr_strtok(argv[1], ",", &last); tok; tok = apr_strtok(NULL, ",", &last))
+            if (*tok)
+                APR_ARRAY_PUSH(aors, const char *) = tok;
+    } else {
+        aors = apr_array_copy(pool, e->aors);
+    }
+    const char *endpoint = apr_pstrdup(pool, e->name);
+    const char *ruser = argc >= 3 ? argv[2] : NULL;
+    aorta_module_config_release(gen);
+
+    int legs = 0;
+    for (int i = 0; i < aors->nelts; i++) {
+        apr_array_header_t *cs;
+        loc_contacts_get(APR_ARRAY_IDX(aors, i, const char *), pool, &cs);
+        for (int j = 0; j < cs->nelts; j++) {
+            const loc_contact_t *c = APR_ARRAY_IDX(cs, j, const loc_contact_t *);
+            aorta_stream_printf(out, "%s%s", legs++ ? "," : "", loc_dial_leg(endpoint, c, ruser, pool));
+        }
+    }
+    aorta_stream_printf(out, "%s\n", legs ? "" : NOT_REGISTERED);
+    return APR_SUCCESS;
+}
+
+/* ---- resolve ------------------------------------------------------------------------- */
+
+typedef struct resolved {
+    const char *leg, *endpoint, *aor, *uri, *vars, *why;
+} resolved_t;
+
+static const char *contact_why(const loc_contact_t *c, int idx, int n, apr_pool_t *pool)
+{
+    if (c->is_static)
+        return apr_psprintf(pool, "static contact of AOR %s (no registered contact ranks before it; %d of %d)", c->aor,
+                            idx + 1, n);
+    return apr_psprintf(pool, "first of %d contacts of AOR %s: q=%.3g, registered %s ago%s", n, c->aor,
+                        (c->q < 0 ? 1000 : c->q) / 1000.0,
+                        apr_psprintf(pool, "%" APR_TIME_T_FMT "s", apr_time_sec(apr_time_now() - c->registered)),
+                        n > 1 ? " (highest q, then most recently registered)" : "");
+}
+
+static void resolve_leg(const char *leg, resolved_t *r, const ep_api_t *ep, apr_pool_t *pool)
+{
+    memset(r, 0, sizeof *r);
+    r->leg = leg;
+    const char *p = leg;
+    if (*p == '[') {
+        const char *e = strchr(p, ']');
+        p = e ? e + 1 : p + strlen(p);
+    }
+    if (!strncmp(p, "error/", 6)) {
+        r->why = apr_psprintf(pool, "error leg (%s): no request is sent", p + 6);
+        return;
+    }
+    if (strncmp(p, "sip/", 4)) {
+        r->why = "not a sip/ dial string";
+        return;
+    }
+    p += 4;
+    const char *slash = strchr(p, '/');
+    r->endpoint = slash ? apr_pstrndup(pool, p, (apr_size_t)(slash - p)) : p;
+    const char *rest = slash ? slash + 1 : NULL;
+    aorta_config_gen_t *gen = NULL;
+    const ep_endpoint_t *e = ep->endpoint_find(r->endpoint, &gen);
+    if (!e) {
+        r->why = apr_psprintf(pool, "endpoint '%s' not found", r->endpoint);
+        return;
+    }
+    apr_array_header_t *aors = apr_array_copy(pool, e->aors);
+    aorta_module_config_release(gen);
+    if (rest && (!strncasecmp(rest, "sip:", 4) || !strncasecmp(rest, "sips:", 5))) {
+        r->uri = rest;
+        r->why = "explicit URI: only that URI is contacted";
+        return;
+    }
+    if (rest && *rest) {
+        aors = apr_array_make(pool, 1, sizeof(const char *));
+        APR_ARRAY_PUSH(aors, const char *) = rest;
+    }
+    for (int i = 0; i < aors->nelts; i++) {
+        apr_array_header_t *cs;
+        const char *aor = APR_ARRAY_IDX(aors, i, const char *);
+        loc_contacts_get(aor, pool, &cs);
+        if (!cs->nelts)
+            continue;
+        const loc_contact_t *c = APR_ARRAY_IDX(cs, 0, const loc_contact_t *);
+        r->aor = aor;
+        r->uri = c->uri;
+        r->vars = leg_vars(c, pool);
+        r->why = contact_why(c, 0, cs->nelts, pool);
+        if (!rest && i > 0)
+            r->why = apr_psprintf(pool, "%s; earlier AORs of endpoint %s have no contacts", r->why, r->endpoint);
+        return;
+    }
+    r->why = rest && *rest ? apr_psprintf(pool, "AOR %s has no contacts", rest)
+                           : apr_psprintf(pool, "none of endpoint %s's AORs has a contact", r->endpoint);
+}
+
+apr_status_t loc_cmd_resolve(const char *args, aorta_stream_t *out, apr_pool_t *pool)
+{
+    int json = aorta_api_want_json(&args, pool);
+    if (!*args) {
+        aorta_stream_puts(out, "-ERR usage: resolve <dialstring> [as json]\n");
+        return AORTA_ESYNTAX;
+    }
+    const ep_api_t *ep = endpoints_api(out);
+    if (!ep)
+        return AORTA_EDEPEND;
+    const char *s = args;
+    if (*s == '{') { /* variables for all legs do not change the destination */
+        const char *e = strchr(s, '}');
+        s = e ? e + 1 : s + strlen(s);
+    }
+    /* split on , and | outside [] (a \, is part of a value) */
+    apr_array_header_t *legs = apr_array_make(pool, 4, sizeof(const char *));
+    const char *start = s;
+    int depth = 0;
+    for (const char *p = s;; p++) {
+        if (*p == '\\' && p[1]) {
+            p++;
+            continue;
+        }
+        if (*p == '[')
+            depth++;
+        else if (*p == ']' && depth)
+            depth--;
+        if (!*p || (!depth && (*p == ',' || *p == '|'))) {
+            if (p > start)
+                APR_ARRAY_PUSH(legs, const char *) = apr_pstrndup(pool, start, (apr_size_t)(p - start));
+            if (!*p)
+                break;
+            start = p + 1;
+        }
+    }
+    json_t *arr = json ? json_array() : NULL;
+    for (int i = 0; i < legs->nelts; i++) {
+        resolved_t r;
+        resolve_leg(APR_ARRAY_IDX(legs, i, const char *), &r, ep, pool);
+        if (json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "leg", json_string(r.leg));
+#define JS(k, v) if (v) json_object_set_new(o, k, json_string(v))
+            JS("endpoint", r.endpoint);
+            JS("aor", r.aor);
+            JS("uri", r.uri);
+            JS("vars", r.vars);
+            JS("why", r.why);
+#undef JS
+            json_array_append_new(arr, o);
+        } else {
+            aorta_stream_printf(out, "%s -> %s%s%s%s (%s)\n", r.leg, r.vars ? "[" : "", r.vars ? r.vars : "",
+                                r.vars ? "]" : "", r.uri ? r.uri : NOT_REGISTERED, r.why);
+        }
+    }
+    if (json)
+        aorta_stream_json(out, arr);
+    return APR_SUCCESS;
+}

@@ -1,0 +1,345 @@
+/*
+ * check_loc.c — mod_location's logic without the daemon: the contact order, expiry
+ * arithmetic, dial-string legs, per-AOR edits with change notifications (memory store),
+ * expiry sweeps, and the SQLite store's write / purge / load cycle.
+ */
+#include "../check_common.h"
+#include "mod_location/loc_internal.h"
+
+static apr_pool_t *pool;
+
+static loc_contact_t *mk(const char *uri, int q, apr_time_t registered, apr_time_t expires)
+{
+    loc_contact_t t;
+    memset(&t, 0, sizeof t);
+    t.aor = "5000";
+    t.uri = uri;
+    t.q = q;
+    t.registered = registered;
+    t.expires = expires;
+    t.call_id = "cid";
+    t.src_ip = "127.0.0.1";
+    t.src_port = 5060;
+    t.transport = "udp";
+    return loc_contact_new(&t);
+}
+
+static void setup(void)
+{
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+}
+
+static void teardown(void)
+{
+    apr_pool_destroy(pool);
+}
+
+START_TEST(test_order)
+{
+    apr_time_t t0 = apr_time_from_sec(1000000);
+    const loc_contact_t *v[5];
+    v[0] = mk("sip:a@h", 500, t0 + 3, t0 + 100);              /* q 0.5, newest */
+    v[1] = mk("sip:b@h", -1, t0 + 1, t0 + 100);               /* no q = 1.0, older */
+    v[2] = loc_contact_static("5000", "internal", "sip:s@h"); /* static: after registered */
+    v[3] = mk("sip:c@h", 1000, t0 + 2, t0 + 100);             /* q 1.0, newer than b */
+    loc_contact_t *u = mk("sip:d@h", 1000, t0 + 9, t0 + 100);
+    u->qualify = LOC_QUALIFY_UNREACHABLE;                     /* unreachable: last of all */
+    v[4] = u;
+    loc_contact_sort(v, 5);
+    ck_assert_str_eq(v[0]->uri, "sip:c@h");
+    ck_assert_str_eq(v[1]->uri, "sip:b@h");
+    ck_assert_str_eq(v[2]->uri, "sip:a@h");
+    ck_assert_str_eq(v[3]->uri, "sip:s@h");
+    ck_assert_str_eq(v[4]->uri, "sip:d@h");
+    for (int i = 0; i < 5; i++)
+        loc_contact_unref(v[i]);
+}
+END_TEST
+
+START_TEST(test_contact_copy_and_refs)
+{
+    char uri[32];
+    strcpy(uri, "sip:x@h");
+    loc_contact_t t;
+    memset(&t, 0, sizeof t);
+    t.uri = uri;
+    t.aor = "a";
+    t.user_agent = ""; /* empty means absent */
+    loc_contact_t *c = loc_contact_new(&t);
+    uri[4] = 'y';
+    ck_assert_str_eq(c->uri, "sip:x@h");
+    ck_assert_ptr_null(c->user_agent);
+    ck_assert_ptr_null(c->path);
+    loc_contact_ref(c);
+    ck_assert_uint_eq(c->refs, 2);
+    loc_contact_unref(c);
+    loc_contact_unref(c);
+}
+END_TEST
+
+START_TEST(test_expiry_arithmetic)
+{
+    apr_time_t now = apr_time_from_sec(5000);
+    loc_contact_t *c = mk("sip:a@h", -1, now, now + apr_time_from_sec(60));
+    ck_assert_int_eq(loc_expire_remaining(c, now), 60);
+    ck_assert_int_eq(loc_expire_remaining(c, now + 1), 60);              /* rounded up */
+    ck_assert_int_eq(loc_expire_remaining(c, now + apr_time_from_sec(59) + 1), 1);
+    ck_assert_int_eq(loc_expire_remaining(c, now + apr_time_from_sec(60)), 0);
+    ck_assert_int_eq(loc_expire_remaining(c, now + apr_time_from_sec(90)), 0);
+    loc_contact_unref(c);
+    loc_contact_t *s = loc_contact_static("a", "p", "sip:s@h");
+    ck_assert_int_eq(loc_expire_remaining(s, now), 0);
+    loc_contact_unref(s);
+}
+END_TEST
+
+START_TEST(test_dial_legs)
+{
+    ck_assert_str_eq(loc_dial_uri_with_user("sip:5000@10.0.0.1:5062;transport=tcp", "alice", pool),
+                     "sip:alice@10.0.0.1:5062;transport=tcp");
+    ck_assert_str_eq(loc_dial_uri_with_user("sip:10.0.0.1", "bob", pool), "sip:bob@10.0.0.1");
+    ck_assert_str_eq(loc_dial_uri_with_user("sip:x@h", NULL, pool), "sip:x@h");
+    const char *host;
+    int port;
+    loc_dial_uri_hostport("sips:u@[2001:db8::1]:5071;x=y", pool, &host, &port);
+    ck_assert_str_eq(host, "2001:db8::1");
+    ck_assert_int_eq(port, 5071);
+
+    apr_time_t now = apr_time_now();
+    /* Contact host:port equal to the source: no route needed */
+    loc_contact_t *c = mk("sip:5000@127.0.0.1:5060", -1, now, now + apr_time_from_sec(60));
+    ck_assert_ptr_null(loc_dial_route_reason(c));
+    ck_assert_str_eq(loc_dial_leg("5000", c, NULL, pool), "sip/5000/sip:5000@127.0.0.1:5060");
+    loc_contact_unref(c);
+    /* default port 5060 counts as equal */
+    c = mk("sip:5000@127.0.0.1", -1, now, now + apr_time_from_sec(60));
+    ck_assert_ptr_null(loc_dial_route_reason(c));
+    loc_contact_unref(c);
+    /* NAT: Contact says a private address, the packet came from elsewhere */
+    c = mk("sip:5000@192.168.1.20:5060", -1, now, now + apr_time_from_sec(60));
+    ck_assert_str_eq(loc_dial_route_reason(c), "nat");
+    ck_assert_str_eq(loc_dial_leg("5000", c, "9000", pool),
+                     "[sip_network_destination=sip:127.0.0.1:5060;transport=udp]sip/5000/sip:9000@192.168.1.20:5060");
+    loc_contact_unref(c);
+    /* Path wins and its commas are escaped */
+    loc_contact_t t = *mk("sip:5000@192.168.1.20:5060", -1, now, now + apr_time_from_sec(60));
+    t.path = "<sip:p1.example;lr>,<sip:p2.example;lr>";
+    c = loc_contact_new(&t);
+    ck_assert_str_eq(loc_dial_route_reason(c), "path");
+    ck_assert_str_eq(loc_dial_leg("ep", c, NULL, pool),
+                     "[sip_route=<sip:p1.example;lr>\\,<sip:p2.example;lr>]sip/ep/sip:5000@192.168.1.20:5060");
+    loc_contact_unref(c);
+}
+END_TEST
+
+/* ---- edits against the memory store ---------------------------------------------------- */
+
+typedef struct seen {
+    int n;
+    loc_change_kind_t kind[16];
+    loc_reason_t reason[16];
+    char uri[16][64];
+    int count[16];
+} seen_t;
+
+static void on_change(const loc_change_t *ch, void *user)
+{
+    seen_t *s = user;
+    s->kind[s->n] = ch->kind;
+    s->reason[s->n] = ch->reason;
+    s->count[s->n] = ch->contact_count;
+    snprintf(s->uri[s->n], 64, "%s", ch->contact->uri);
+    s->n++;
+}
+
+static int done_n = -1;
+static apr_status_t done_st = -1;
+static void on_done(apr_status_t st, const loc_contact_t *const *v, int n, void *user)
+{
+    done_st = st;
+    done_n = n;
+}
+
+static loc_t *make_loc(const loc_store_ops_t *ops, const char *dsn, seen_t *seen)
+{
+    loc_t *loc = apr_pcalloc(pool, sizeof *loc);
+    loc->pool = pool;
+    loc->store_ops = ops;
+    ck_assert_int_eq(apr_thread_mutex_create(&loc->sub_lock, APR_THREAD_MUTEX_DEFAULT, pool), APR_SUCCESS);
+    ck_assert_int_eq(loc_table_create(&loc->table, pool), APR_SUCCESS);
+    ck_assert_int_eq(ops->open(&loc->store, dsn, pool), APR_SUCCESS);
+    loc_global = loc;
+    ck_assert_int_eq(ops->load(loc->store, apr_time_now(), loc_table_load_row, loc), APR_SUCCESS);
+    ck_assert_int_eq(loc_persist_start(&loc->persist, loc, pool), APR_SUCCESS);
+    loc_sub_t *sub = apr_pcalloc(pool, sizeof *sub);
+    sub->fn = on_change;
+    sub->user = seen;
+    loc->subs = sub;
+    return loc;
+}
+
+static void close_loc(loc_t *loc)
+{
+    loc_persist_stop(loc->persist);
+    loc->store_ops->close(loc->store);
+    loc_table_destroy(loc->table);
+    loc_global = NULL;
+}
+
+START_TEST(test_edit_memory)
+{
+    seen_t seen;
+    memset(&seen, 0, sizeof seen);
+    loc_t *loc = make_loc(&loc_store_memory, NULL, &seen);
+    apr_time_t now = apr_time_now();
+    loc_editor_t *ed;
+    int n;
+
+    ck_assert_int_eq(loc_edit_begin("5000", &ed), APR_SUCCESS);
+    loc_edit_contacts(ed, &n);
+    ck_assert_int_eq(n, 0);
+    loc_contact_t *a = mk("sip:a@h", 500, now, now + apr_time_from_sec(60));
+    loc_contact_t *b = mk("sip:b@h", 900, now, now + apr_time_from_sec(60));
+    loc_edit_put(ed, a, NULL);
+    loc_edit_put(ed, b, NULL);
+    ck_assert_int_eq(loc_edit_commit(ed, NULL, on_done, NULL), APR_SUCCESS);
+    ck_assert_int_eq(done_st, APR_SUCCESS);
+    ck_assert_int_eq(done_n, 2);
+    ck_assert_int_eq(seen.n, 2);
+    ck_assert_int_eq(seen.kind[0], LOC_CHANGE_NEW);
+    ck_assert_int_eq(seen.count[1], 2);
+    ck_assert_uint_eq(loc_count(), 2);
+
+    apr_array_header_t *cs;
+    loc_contacts_get("5000", pool, &cs);
+    ck_assert_int_eq(cs->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(cs, 0, const loc_contact_t *)->uri, "sip:b@h"); /* higher q first */
+
+    /* refresh a, remove b */
+    ck_assert_int_eq(loc_edit_begin("5000", &ed), APR_SUCCESS);
+    const loc_contact_t *const *cur = loc_edit_contacts(ed, &n);
+    ck_assert_int_eq(n, 2);
+    loc_edit_put(ed, a, cur[1]);
+    loc_edit_remove(ed, cur[0], LOC_REASON_CLIENT);
+    loc_edit_commit(ed, NULL, on_done, NULL);
+    ck_assert_int_eq(seen.n, 4);
+    ck_assert_int_eq(seen.kind[2], LOC_CHANGE_REFRESH);
+    ck_assert_int_eq(seen.kind[3], LOC_CHANGE_REMOVE);
+    ck_assert_int_eq(seen.reason[3], LOC_REASON_CLIENT);
+    ck_assert_str_eq(seen.uri[3], "sip:b@h");
+    ck_assert_int_eq(seen.count[3], 1);
+    ck_assert_int_eq(done_n, 1);
+
+    /* an aborted edit changes nothing */
+    ck_assert_int_eq(loc_edit_begin("5000", &ed), APR_SUCCESS);
+    cur = loc_edit_contacts(ed, &n);
+    loc_edit_remove(ed, cur[0], LOC_REASON_ADMIN);
+    loc_edit_abort(ed);
+    ck_assert_uint_eq(loc_count(), 1);
+    ck_assert_int_eq(seen.n, 4);
+
+    /* expiry: a contact already past its time is invisible and swept once */
+    ck_assert_int_eq(loc_edit_begin("6000", &ed), APR_SUCCESS);
+    loc_contact_t *old = mk("sip:old@h", -1, now - apr_time_from_sec(120), now - apr_time_from_sec(1));
+    loc_edit_put(ed, old, NULL);
+    loc_edit_commit(ed, NULL, NULL, NULL);
+    loc_contacts_get("6000", pool, &cs);
+    ck_assert_int_eq(cs->nelts, 0);
+    ck_assert_int_eq(loc_expire_sweep(loc, apr_time_now()), 1);
+    ck_assert_int_eq(seen.kind[seen.n - 1], LOC_CHANGE_REMOVE);
+    ck_assert_int_eq(seen.reason[seen.n - 1], LOC_REASON_EXPIRED);
+    ck_assert_int_eq(loc_expire_sweep(loc, apr_time_now()), 0);
+    ck_assert_uint_eq(loc_count(), 1);
+
+    loc_contact_unref(a);
+    loc_contact_unref(b);
+    loc_contact_unref(old);
+    close_loc(loc);
+}
+END_TEST
+
+START_TEST(test_sqlite_store)
+{
+    char *dir = tmpdir_make();
+    const char *dsn = apr_pstrcat(pool, dir, "/location.db", NULL);
+    seen_t seen;
+    memset(&seen, 0, sizeof seen);
+    loc_t *loc = make_loc(&loc_store_sqlite, dsn, &seen);
+    apr_time_t now = apr_time_now();
+    loc_editor_t *ed;
+
+    ck_assert_int_eq(loc_edit_begin("5000", &ed), APR_SUCCESS);
+    loc_contact_t t = *mk("sip:a@h", 700, now, now + apr_time_from_sec(600));
+    t.path = "<sip:p;lr>";
+    t.instance = "<urn:uuid:1>";
+    t.reg_id = "1";
+    t.user_agent = "UA 1";
+    t.cseq = 42;
+    loc_edit_put(ed, &t, NULL);
+    loc_contact_t *b = mk("sip:b@h", -1, now, now + apr_time_from_sec(600));
+    loc_edit_put(ed, b, NULL);
+    loc_contact_unref(b);
+    done_st = -1;
+    loc_edit_commit(ed, NULL, on_done, NULL);
+    /* the writer thread answers after its commit */
+    for (int i = 0; i < 500 && done_st == -1; i++)
+        apr_sleep(10000);
+    ck_assert_int_eq(done_st, APR_SUCCESS);
+    ck_assert_int_eq(seen.n, 2);
+    /* a row that is already expired when the store is next opened */
+    loc_contact_t *dead = mk("sip:dead@h", -1, now - apr_time_from_sec(100), now - apr_time_from_sec(10));
+    loc_op_t op = {LOC_OP_PUT, dead};
+    ck_assert_int_eq(loc_store_sqlite.apply(loc->store, &op, 1), APR_SUCCESS);
+    loc_contact_unref(dead);
+    close_loc(loc);
+
+    /* reopen: both live rows are back, the expired one is not */
+    memset(&seen, 0, sizeof seen);
+    loc = make_loc(&loc_store_sqlite, dsn, &seen);
+    ck_assert_uint_eq(loc_count(), 2);
+    apr_array_header_t *cs;
+    loc_contacts_get("5000", pool, &cs);
+    const loc_contact_t *c = APR_ARRAY_IDX(cs, 1, const loc_contact_t *);
+    ck_assert_str_eq(c->uri, "sip:a@h");
+    ck_assert_str_eq(c->path, "<sip:p;lr>");
+    ck_assert_str_eq(c->instance, "<urn:uuid:1>");
+    ck_assert_str_eq(c->user_agent, "UA 1");
+    ck_assert_int_eq(c->q, 700);
+    ck_assert_uint_eq(c->cseq, 42);
+    ck_assert(c->expires == now + apr_time_from_sec(600));
+
+    /* a removal is durable too */
+    ck_assert_int_eq(loc_edit_begin("5000", &ed), APR_SUCCESS);
+    int n;
+    const loc_contact_t *const *cur = loc_edit_contacts(ed, &n);
+    ck_assert_int_eq(n, 2);
+    loc_edit_remove(ed, cur[0], LOC_REASON_ADMIN);
+    done_st = -1;
+    loc_edit_commit(ed, NULL, on_done, NULL);
+    for (int i = 0; i < 500 && done_st == -1; i++)
+        apr_sleep(10000);
+    ck_assert_int_eq(done_st, APR_SUCCESS);
+    close_loc(loc);
+    loc = make_loc(&loc_store_sqlite, dsn, &seen);
+    ck_assert_uint_eq(loc_count(), 1);
+    close_loc(loc);
+    free(dir);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("mod_location");
+    TCase *tc = tcase_create("location");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_order);
+    tcase_add_test(tc, test_contact_copy_and_refs);
+    tcase_add_test(tc, test_expiry_arithmetic);
+    tcase_add_test(tc, test_dial_legs);
+    tcase_add_test(tc, test_edit_memory);
+    tcase_add_test(tc, test_sqlite_store);
+    suite_add_tcase(s, tc);
+    return run_suite(s) ? 1 : 0;
+}
