@@ -3,6 +3,7 @@
 #   ./build/dev.sh build            install missing Debian packages, bootstrap, configure, build, install in ./_install
 #   ./build/dev.sh run              build, then start aorta in the foreground with the shipped configuration
 #   ./build/dev.sh test [--sanitize] build, then run every test suite; ends with "N passed, N failed"
+#   ./build/dev.sh reference        regenerate docs/reference.md from the settings tables
 #   ./build/dev.sh distcheck        make distcheck
 # --sanitize builds with ASan+UBSan into ./_build-sanitize and ./_install-sanitize.
 set -euo pipefail
@@ -86,12 +87,17 @@ case "$cmd" in
         export AORTA_PREFIX="$prefix" AORTA_BUILDDIR="$builddir" AORTA_SRCDIR="$top" AORTA_SANITIZE="$sanitize"
         exec "$top/tests/run.sh"
         ;;
+    reference)
+        do_build
+        "$prefix/bin/aorta" --reference --mod-dir "$prefix/lib/aorta/mod" > "$top/docs/reference.md"
+        echo "dev.sh: wrote docs/reference.md"
+        ;;
     distcheck)
         do_build
         make -C "$builddir" distcheck
         ;;
     *)
-        echo "usage: $0 build|run|test [--sanitize]|distcheck" >&2
+        echo "usage: $0 build|run|test [--sanitize]|reference|distcheck" >&2
         exit 2
         ;;
 esac

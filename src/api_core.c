@@ -151,6 +151,7 @@ static apr_status_t module_op(const char *op, const char *name, aorta_stream_t *
     else
         st = aorta_module_reload(name, why);
     if (st != APR_SUCCESS) {
+        aorta_log(AORTA_LOG_WARNING, "module %s %s failed: %s", op, name, aorta_stream_data(why, NULL));
         aorta_stream_printf(out, "-ERR %s\n", aorta_stream_data(why, NULL));
         return st;
     }

@@ -361,6 +361,7 @@ static struct {
     cli_frame_t reply;
     int have_reply;
     int closed;
+    volatile int leaving; /* we sent exit: the goodbye is expected, say nothing */
     char **names; /* command names for completion */
     int nnames;
 } cli;
@@ -388,7 +389,8 @@ static void *cli_reader(void *arg)
             continue;
         }
         if (strcasecmp(ct, "text/disconnect-notice") == 0) {
-            fprintf(stdout, "\n%s", f.body ? f.body : "Disconnected.\n");
+            if (!cli.leaving)
+                fprintf(stdout, "\n%s", f.body ? f.body : "Disconnected.\n");
         } else if (strncasecmp(ct, "text/event-", 11) == 0 || strcasecmp(ct, "log/data") == 0) {
             /* events print as they come (plain, json or xml); log lines are already formatted */
             if (f.body) {
@@ -406,8 +408,10 @@ static void *cli_reader(void *arg)
     cli.closed = 1;
     pthread_cond_broadcast(&cli.cond);
     pthread_mutex_unlock(&cli.lock);
-    fprintf(stdout, "\naorta-cli: the connection was closed\n");
-    fflush(stdout);
+    if (!cli.leaving) {
+        fprintf(stdout, "\naorta-cli: the connection was closed\n");
+        fflush(stdout);
+    }
     return NULL;
 }
 
@@ -653,6 +657,7 @@ static int cli_interactive(cli_conn_t *c, const char *host, const char *port)
         write_history(hist);
         free(hist);
     }
+    cli.leaving = 1;
     cli_send(c, "exit");
     shutdown(c->fd, SHUT_RDWR);
     pthread_join(reader, NULL);
@@ -732,8 +737,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "aorta-cli: no password: give -p or set event_socket_password in %s/vars.xml\n", o.conf_dir);
         return CLI_EXIT_CONNECT;
     }
-    if (cli_connect(&conn, o.host, o.port, o.password) < 0)
+    if (cli_connect(&conn, o.host, o.port, o.password) < 0) {
+        if (conn.fd >= 0)
+            close(conn.fd);
+        free(conn.buf);
+        apr_pool_destroy(pool);
         return CLI_EXIT_CONNECT;
+    }
     if (o.command)
         rc = cli_execute(&conn, o.command);
     else

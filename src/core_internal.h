@@ -33,6 +33,8 @@ apr_status_t aorta_core_init(void);
 apr_status_t aorta_core_start(const aorta_core_options_t *opts);
 /** Validate everything (--check): print every problem to @p out; AORTA_ECONFIG if any. */
 apr_status_t aorta_core_check(const aorta_core_options_t *opts, aorta_stream_t *out);
+/** Markdown reference of core.conf and of every module in the module directory. */
+void aorta_core_reference(const aorta_core_options_t *opts, aorta_stream_t *out);
 /** Block until a shutdown is requested (signal or API). */
 void aorta_core_wait_shutdown(void);
 /** Unload modules in reverse order, drain workers and events, destroy the root pool. */

@@ -29,6 +29,7 @@ static void usage(FILE *to)
                 "  --foreground       stay attached; logs also go to stderr; stdin is a console\n"
                 "  --pid-file FILE    where the pid goes (default %s/aorta.pid when detached)\n"
                 "  --check            validate the whole configuration, print every problem, exit 0/1\n"
+                "  --reference        print the Markdown reference of every module's settings\n"
                 "  --version          print the version\n",
             AORTA_CONF_DIR, AORTA_DATA_DIR, AORTA_MOD_DIR, AORTA_RUN_DIR);
 }
@@ -74,11 +75,13 @@ int main(int argc, char **argv)
         {"set", required_argument, NULL, 's'},      {"foreground", no_argument, NULL, 'f'},
         {"pid-file", required_argument, NULL, 'p'}, {"check", no_argument, NULL, 'k'},
         {"version", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
+        {"reference", no_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     aorta_core_options_t o = {0};
     const char *pid_file = NULL;
     int check = 0;
+    int reference = 0;
 
     if (aorta_core_init() != APR_SUCCESS) {
         fprintf(stderr, "aorta: cannot initialise APR\n");
@@ -118,6 +121,9 @@ int main(int argc, char **argv)
         case 'k':
             check = 1;
             break;
+        case 'r':
+            reference = 1;
+            break;
         case 'v':
             printf("aorta %s\n", PACKAGE_VERSION);
             return 0;
@@ -135,6 +141,13 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    if (reference) {
+        aorta_stream_t *out = aorta_stream_create(aorta_core_pool());
+        aorta_core_reference(&o, out);
+        fputs(aorta_stream_data(out, NULL), stdout);
+        apr_terminate();
+        return 0;
+    }
     if (check) {
         aorta_stream_t *out = aorta_stream_create(aorta_core_pool());
         apr_status_t st = aorta_core_check(&o, out);

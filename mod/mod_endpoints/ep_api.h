@@ -136,6 +136,12 @@ typedef struct ep_api {
     apr_status_t (*request_send)(const ep_outgoing_t *out, ep_response_fn fn, void *user);
     /** Announce an option tag (e.g. "path") in Supported of OPTIONS answers; removed with the owner. */
     apr_status_t (*option_tag_register)(aorta_module_t *owner, const char *tag);
+    /**
+     * For identifiers and services: the endpoint @p name of @p req's profile in the
+     * configuration generation @p req already holds, so the result lives exactly as long as
+     * the request (no generation reference to manage). NULL if there is none.
+     */
+    const ep_endpoint_t *(*request_endpoint_find)(const ep_request_t *req, const char *name);
 } ep_api_t;
 
 #endif

@@ -19,9 +19,9 @@ typedef struct ep_cidr_table ep_cidr_table_t;
 
 /** A parsed network: family 4 or 6, address bytes (network order), prefix length. */
 typedef struct ep_cidr {
-    int family;               /**< 4 or 6 */
-    unsigned char addr[16];   /**< the first 4 bytes for IPv4; host bits cleared */
-    int bits;                 /**< 0..32 or 0..128 */
+    int family;             /**< 4 or 6 */
+    unsigned char addr[16]; /**< the first 4 bytes for IPv4; host bits cleared */
+    int bits;               /**< 0..32 or 0..128 */
 } ep_cidr_t;
 
 /**

@@ -29,8 +29,8 @@ const aorta_setting_t ep_profile_settings_table[] = {
      "directory holding agent.pem (certificate + private key) and optionally cafile.pem; default <conf>/tls"},
     {"identify-order", AORTA_SETTING_LIST, "ip,header,user,anonymous", PS(identify_order), NULL, 0, 0, NULL, 1,
      "endpoint identifiers to run first, in this order; identifiers of other modules follow"},
-    {"unidentified-response", AORTA_SETTING_ENUM, "challenge", PS(unidentified_response), "challenge|403", 0, 0,
-     NULL, 1, "challenge: 401 that no credentials satisfy, then 403; 403: 403 at once"},
+    {"unidentified-response", AORTA_SETTING_ENUM, "challenge", PS(unidentified_response), "challenge|403", 0, 0, NULL,
+     1, "challenge: 401 that no credentials satisfy, then 403; 403: 403 at once"},
     {"user-agent", AORTA_SETTING_STRING, "aorta", PS(user_agent), NULL, 0, 0, NULL, 1,
      "Server header of responses and User-Agent of requests; empty leaves them out"},
     {"transaction-linger", AORTA_SETTING_INT, "32000", PS(t1x64), NULL, 1000, 64000, NULL, 0,
@@ -90,7 +90,8 @@ const aorta_setting_t ep_endpoint_settings_table[] = {
 
 #define AS(field) offsetof(ep_auth_t, field)
 const aorta_setting_t ep_auth_settings_table[] = {
-    {"username", AORTA_SETTING_STRING, NULL, AS(username), NULL, 0, 0, NULL, 1, "digest user name; default the auth name"},
+    {"username", AORTA_SETTING_STRING, NULL, AS(username), NULL, 0, 0, NULL, 1,
+     "digest user name; default the auth name"},
     {"password", AORTA_SETTING_STRING, NULL, AS(password), NULL, 0, 0, NULL, 1, "plain password"},
     {"ha1", AORTA_SETTING_STRING, NULL, AS(ha1), NULL, 0, 0, NULL, 1, "MD5(username:realm:password) in hex"},
     {"ha1-sha256", AORTA_SETTING_STRING, NULL, AS(ha1_sha256), NULL, 0, 0, NULL, 1,
@@ -205,8 +206,9 @@ static void parse_endpoints(const aorta_conf_t *conf, const xmlNode *eps, ep_con
         }
         ep_endpoint_ext_t *prev = apr_hash_get(cfg->endpoints, name, APR_HASH_KEY_STRING);
         if (prev) {
-            aorta_conf_error(errs, conf, n, "endpoint '%s' is already defined at %s:%d (names are unique across profiles)",
-                             name, prev->file, prev->line);
+            aorta_conf_error(errs, conf, n,
+                             "endpoint '%s' is already defined at %s:%d (names are unique across profiles)", name,
+                             prev->file, prev->line);
             continue;
         }
         ep_endpoint_raw_t raw;
@@ -331,8 +333,7 @@ static void check_settings(const aorta_conf_t *conf, const xmlNode *where, ep_pr
         aorta_conf_error(errs, conf, where, "profile '%s': sip-ip is empty", pc->name);
 }
 
-apr_status_t ep_config_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_conf_errors_t *errs,
-                             ep_config_t **out)
+apr_status_t ep_config_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_conf_errors_t *errs, ep_config_t **out)
 {
     int before = aorta_conf_errors_count(errs);
     ep_config_t *cfg = apr_pcalloc(pool, sizeof *cfg);

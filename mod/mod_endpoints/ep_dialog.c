@@ -30,7 +30,7 @@ typedef struct ep_dialog_entry {
 
 typedef struct ep_dialog_shard {
     apr_thread_mutex_t *lock;
-    apr_hash_t *map;            /* call_id -> ep_dialog_entry_t* (malloc'd, freed on removal) */
+    apr_hash_t *map; /* call_id -> ep_dialog_entry_t* (malloc'd, freed on removal) */
     apr_time_t last_sweep;
 } ep_dialog_shard_t;
 

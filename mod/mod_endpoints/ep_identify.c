@@ -128,9 +128,8 @@ static const ep_endpoint_t *identify_user(ep_request_t *req, void *user)
         du = digest_username(sip->sip_proxy_authorization, req->pool);
     if (du) {
         const char *at = strchr(du, '@');
-        const ep_endpoint_ext_t *e = at ? by_user_host(pc, apr_pstrmemdup(req->pool, du, (apr_size_t)(at - du)), at + 1,
-                                                       req->pool)
-                                        : NULL;
+        const ep_endpoint_ext_t *e =
+            at ? by_user_host(pc, apr_pstrmemdup(req->pool, du, (apr_size_t)(at - du)), at + 1, req->pool) : NULL;
         if (!e)
             e = apr_hash_get(pc->endpoints, du, APR_HASH_KEY_STRING);
         if (!e)
@@ -237,7 +236,9 @@ void ep_identify_reject(ep_mod_t *m, ep_request_t *req)
     for (int i = 0; i < 16; i++)
         apr_snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
     const char *realm = sip->sip_request->rq_url->url_host ? sip->sip_request->rq_url->url_host : req->local_ip;
-    const char *hdr = apr_psprintf(req->pool, "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", algorithm=MD5, "
-                                              "qop=\"auth\"\r\n", realm, nonce);
+    const char *hdr = apr_psprintf(req->pool,
+                                   "WWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", algorithm=MD5, "
+                                   "qop=\"auth\"\r\n",
+                                   realm, nonce);
     ep_reply(req, 401, "Unauthorized", hdr, NULL, NULL);
 }

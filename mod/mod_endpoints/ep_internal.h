@@ -25,6 +25,7 @@ struct ep_out;
 #define NTA_AGENT_MAGIC_T struct ep_profile
 #define NTA_LEG_MAGIC_T struct ep_profile
 #define NTA_OUTGOING_MAGIC_T struct ep_out
+#define NTA_INCOMING_MAGIC_T struct ep_profile
 
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/nta.h>
@@ -54,26 +55,26 @@ enum { EP_UNIDENTIFIED_CHALLENGE = 0, EP_UNIDENTIFIED_403 = 1 };
 typedef struct ep_profile_settings {
     const char *sip_ip;
     int sip_port;
-    apr_array_header_t *transports;      /* "udp", "tcp", "tls" */
+    apr_array_header_t *transports; /* "udp", "tcp", "tls" */
     int tls_port;
-    const char *tls_cert_dir;            /* NULL: <conf_dir>/tls */
-    apr_array_header_t *identify_order;  /* identifier names */
-    int unidentified_response;           /* EP_UNIDENTIFIED_* */
-    const char *user_agent;              /* Server / User-Agent header; "" leaves it out */
-    int t1x64;                           /* ms: transaction linger (Timer J/F/B) */
-    int dialog_ttl;                      /* s: Call-ID -> endpoint cache lifetime */
-    int max_size;                        /* bytes: largest message accepted */
+    const char *tls_cert_dir;           /* NULL: <conf_dir>/tls */
+    apr_array_header_t *identify_order; /* identifier names */
+    int unidentified_response;          /* EP_UNIDENTIFIED_* */
+    const char *user_agent;             /* Server / User-Agent header; "" leaves it out */
+    int t1x64;                          /* ms: transaction linger (Timer J/F/B) */
+    int dialog_ttl;                     /* s: Call-ID -> endpoint cache lifetime */
+    int max_size;                       /* bytes: largest message accepted */
 } ep_profile_settings_t;
 
 /** An endpoint as configured: the public part first, so &ext->pub round-trips. */
 typedef struct ep_endpoint_ext {
     ep_endpoint_t pub;
     const char *auth_name;
-    const char *from_user;       /* outgoing From user; NULL: the endpoint name */
-    const char *from_domain;     /* outgoing From host; NULL: the profile's sip-ip */
-    const char *transport;       /* outgoing transport when the URI names none; NULL: URI's */
-    const char *outbound_proxy;  /* outgoing next hop; NULL: the URI */
-    const char *file;            /* where it was defined */
+    const char *from_user;      /* outgoing From user; NULL: the endpoint name */
+    const char *from_domain;    /* outgoing From host; NULL: the profile's sip-ip */
+    const char *transport;      /* outgoing transport when the URI names none; NULL: URI's */
+    const char *outbound_proxy; /* outgoing next hop; NULL: the URI */
+    const char *file;           /* where it was defined */
     int line;
 } ep_endpoint_ext_t;
 
@@ -82,18 +83,18 @@ typedef struct ep_header_rule {
     const ep_endpoint_t *endpoint;
     const char *header;
     const char *regex;
-    pcre2_code *code;            /* compiled + JIT at configure time; shared read-only */
+    pcre2_code *code; /* compiled + JIT at configure time; shared read-only */
 } ep_header_rule_t;
 
 typedef struct ep_profile_conf {
     const char *name;
     ep_profile_settings_t set;
-    apr_hash_t *endpoints;       /* name -> ep_endpoint_ext_t*, this profile's */
+    apr_hash_t *endpoints;             /* name -> ep_endpoint_ext_t*, this profile's */
     apr_array_header_t *endpoint_list; /* ep_endpoint_ext_t*, in configured order */
-    ep_cidr_table_t *ip_rules;   /* value: ep_endpoint_ext_t* */
-    apr_array_header_t *ip_rule_text; /* const char* "cidr -> endpoint" for show */
-    apr_array_header_t *header_rules; /* ep_header_rule_t */
-    apr_hash_t *by_auth_user;    /* digest username -> first endpoint whose auth has it */
+    ep_cidr_table_t *ip_rules;         /* value: ep_endpoint_ext_t* */
+    apr_array_header_t *ip_rule_text;  /* const char* "cidr -> endpoint" for show */
+    apr_array_header_t *header_rules;  /* ep_header_rule_t */
+    apr_hash_t *by_auth_user;          /* digest username -> first endpoint whose auth has it */
     const ep_endpoint_ext_t *anonymous;
 } ep_profile_conf_t;
 
@@ -108,8 +109,7 @@ extern const aorta_setting_t ep_profile_settings_table[];
 extern const aorta_setting_t ep_endpoint_settings_table[];
 extern const aorta_setting_t ep_auth_settings_table[];
 
-apr_status_t ep_config_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_conf_errors_t *errs,
-                             ep_config_t **out);
+apr_status_t ep_config_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_conf_errors_t *errs, ep_config_t **out);
 const ep_profile_conf_t *ep_config_profile(const ep_config_t *cfg, const char *name);
 /** 1 if the two settings need different listeners (a transport change). */
 int ep_settings_transport_differs(const ep_profile_settings_t *a, const ep_profile_settings_t *b);
@@ -133,8 +133,8 @@ void ep_registry_rdlock(ep_registry_t *reg);
 void ep_registry_unlock(ep_registry_t *reg);
 apr_status_t ep_registry_method_add(ep_registry_t *reg, aorta_module_t *owner, const char *method, ep_method_fn fn,
                                     void *user);
-apr_status_t ep_registry_identifier_add(ep_registry_t *reg, aorta_module_t *owner, const char *name,
-                                        ep_identify_fn fn, void *user);
+apr_status_t ep_registry_identifier_add(ep_registry_t *reg, aorta_module_t *owner, const char *name, ep_identify_fn fn,
+                                        void *user);
 apr_status_t ep_registry_challenger_set(ep_registry_t *reg, aorta_module_t *owner, ep_challenge_fn fn, void *user);
 apr_status_t ep_registry_option_tag_add(ep_registry_t *reg, aorta_module_t *owner, const char *tag);
 void ep_registry_unregister_owner(ep_registry_t *reg, aorta_module_t *owner);
@@ -164,9 +164,10 @@ typedef struct ep_source_count {
 
 typedef struct ep_profile {
     const char *name;
-    ep_profile_settings_t set;         /* copy of the settings it was started with (module pool) */
-    const char *contact_url;           /* "sip:ip:port;transport=udp,tcp" or NULL */
-    const char *tls_url;               /* "sips:ip:tlsport" or NULL */
+    ep_profile_settings_t set;      /* copy of the settings it was started with (module pool) */
+    const char *contact_url;        /* "sip:ip:port;transport=udp,tcp" (for show) or NULL */
+    apr_array_header_t *plain_urls; /* one "sip:ip:port;transport=X" per udp/tcp listener */
+    const char *tls_url;            /* "sips:ip:tlsport" or NULL */
     struct ep_mod *mod;
 
     /* root thread only */
@@ -178,20 +179,21 @@ typedef struct ep_profile {
     apr_thread_t *thread;
     apr_thread_mutex_t *lock;
     apr_thread_cond_t *cond;
-    int state;                          /* 0 starting, 1 running, -1 failed, 2 stopped */
+    int state; /* 0 starting, 1 running, -1 failed, 2 stopped */
     char error[256];
+    int error_code; /* errno of a bind failure, 0 otherwise */
 
     /* counters: requests is written by the root thread only; others atomically */
     volatile apr_uint64_t requests;
-    volatile apr_uint32_t inflight;     /* requests handed to workers, not yet finished */
+    volatile apr_uint32_t inflight; /* requests handed to workers, not yet finished */
     volatile apr_uint32_t accepting;
     volatile apr_uint32_t unidentified;
-    volatile apr_uint32_t rejected;     /* refused before a worker (shutdown, queue full) */
+    volatile apr_uint32_t rejected; /* refused before a worker (shutdown, queue full) */
     volatile apr_uint32_t outgoing;
 
     /* unidentified sources: small bounded table under its own lock (not the hot path) */
     apr_thread_mutex_t *src_lock;
-    apr_hash_t *sources;                /* ip -> ep_source_count_t* */
+    apr_hash_t *sources; /* ip -> ep_source_count_t* */
     apr_pool_t *src_pool;
 } ep_profile_t;
 
@@ -208,28 +210,29 @@ void ep_profile_count_source(ep_profile_t *p, const char *ip);
 
 /** A reply to send: one malloc'd block (the strings follow it); the root thread frees it. */
 typedef struct ep_reply_rec {
-    int status;                        /* 0: send nothing (ACK) */
+    int status; /* 0: send nothing (ACK) */
     const char *phrase, *headers, *content_type, *body;
 } ep_reply_rec_t;
 
 /** mod_endpoints' bookkeeping of one request (ep_request_t.priv). */
 typedef struct ep_req_priv {
     ep_profile_t *profile;
-    nta_incoming_t *irq;               /* root thread only */
-    aorta_config_gen_t *gen;           /* held while the request lives */
+    nta_incoming_t *irq;     /* root thread only; NULL: nothing to answer (CANCEL) */
+    aorta_config_gen_t *gen; /* held while the request lives */
     const ep_config_t *cfg;
     const ep_profile_conf_t *pconf;
-    const char *server;                /* Server header value or NULL (in the generation) */
-    volatile apr_uint32_t refs;        /* the pipeline's + the pending final reply's */
+    const char *server;         /* Server header value or NULL (in the generation) */
+    volatile apr_uint32_t refs; /* the pipeline's + the pending final reply's */
     volatile apr_uint32_t held;
-    volatile apr_uint32_t final;       /* a final reply was given */
+    volatile apr_uint32_t final; /* a final reply was given */
     ep_reply_rec_t *final_rec;
+    int irq_present; /* copy of irq != NULL that workers may read */
     char src_ip_buf[SU_ADDRSIZE];
 } ep_req_priv_t;
 
 /** Message from any thread to a profile's root thread. */
 typedef struct ep_sumsg {
-    int kind;                          /* EP_SUMSG_* */
+    int kind; /* EP_SUMSG_* */
     void *ptr;
     void *ptr2;
 } ep_sumsg_t;
@@ -250,8 +253,8 @@ ep_reply_rec_t *ep_reply_rec_make(int status, const char *phrase, const char *he
 /** mod_endpoints' own OPTIONS service. */
 void ep_options_service(ep_request_t *req, void *user);
 
-apr_status_t ep_reply(ep_request_t *req, int status, const char *phrase, const char *headers,
-                      const char *content_type, const char *body);
+apr_status_t ep_reply(ep_request_t *req, int status, const char *phrase, const char *headers, const char *content_type,
+                      const char *body);
 void ep_hold(ep_request_t *req);
 
 /* ---- identification (ep_identify.c) --------------------------------------------------- */
@@ -292,7 +295,7 @@ typedef struct ep_mod {
     apr_pool_t *pool;
     ep_registry_t *registry;
     ep_dialogs_t *dialogs;
-    apr_array_header_t *profiles;      /* ep_profile_t*, fixed after load */
+    apr_array_header_t *profiles; /* ep_profile_t*, fixed after load */
     volatile apr_uint32_t unidentified_total;
 } ep_mod_t;
 

@@ -91,14 +91,14 @@ void ep_outgoing_start(ep_profile_t *p, ep_out_t *out)
         return;
     }
     nta_leg_tag(out->leg, NULL);
-    out->orq = nta_outgoing_tcreate(out->leg, outgoing_response, out,
-                                    out->next_hop ? URL_STRING_MAKE(out->next_hop) : NULL,
-                                    sip_method_code(out->method), out->method, URL_STRING_MAKE(out->uri),
-                                    TAG_IF(out->route, SIPTAG_ROUTE_STR(out->route)),
-                                    TAG_IF(out->user_agent, SIPTAG_USER_AGENT_STR(out->user_agent)),
-                                    TAG_IF(out->headers, SIPTAG_HEADER_STR(out->headers)),
-                                    TAG_IF(out->content_type, SIPTAG_CONTENT_TYPE_STR(out->content_type)),
-                                    TAG_IF(out->body, SIPTAG_PAYLOAD_STR(out->body)), TAG_END());
+    out->orq =
+        nta_outgoing_tcreate(out->leg, outgoing_response, out, out->next_hop ? URL_STRING_MAKE(out->next_hop) : NULL,
+                             sip_method_code(out->method), out->method, URL_STRING_MAKE(out->uri),
+                             TAG_IF(out->route, SIPTAG_ROUTE_STR(out->route)),
+                             TAG_IF(out->user_agent, SIPTAG_USER_AGENT_STR(out->user_agent)),
+                             TAG_IF(out->headers, SIPTAG_HEADER_STR(out->headers)),
+                             TAG_IF(out->content_type, SIPTAG_CONTENT_TYPE_STR(out->content_type)),
+                             TAG_IF(out->body, SIPTAG_PAYLOAD_STR(out->body)), TAG_END());
     if (!out->orq) {
         aorta_log(AORTA_LOG_WARNING, "profile %s: cannot send %s to %s\n", p->name, out->method, out->uri);
         outgoing_finish(out, 503, "Cannot Send Request");
@@ -146,8 +146,8 @@ apr_status_t ep_request_send(const ep_outgoing_t *o, ep_response_fn fn, void *us
     out->user_agent = opt(pool, pc->set.user_agent);
     int secure = !strncasecmp(o->uri, "sips:", 5);
     const char *fhost = e->from_domain ? e->from_domain : apr_psprintf(pool, "%s:%d", p->set.sip_ip, p->set.sip_port);
-    out->from = apr_psprintf(pool, "<%s:%s@%s>", secure ? "sips" : "sip", e->from_user ? e->from_user : e->pub.name,
-                             fhost);
+    out->from =
+        apr_psprintf(pool, "<%s:%s@%s>", secure ? "sips" : "sip", e->from_user ? e->from_user : e->pub.name, fhost);
     out->to = apr_psprintf(pool, "<%s>", o->to && *o->to ? o->to : o->uri);
     if (o->destination && *o->destination)
         out->next_hop = apr_pstrdup(pool, o->destination);
@@ -165,7 +165,7 @@ done:
     return st;
 }
 
-/* ---- sip_options <endpoint> <uri> [<destination>] -------------------------------------- */
+/* ---- sip_options <endpoint> <uri> [<destination>|<route set>] --------------------------- */
 
 typedef struct options_wait {
     pthread_mutex_t lock;
@@ -204,7 +204,7 @@ apr_status_t ep_cmd_sip_options(const char *args, aorta_stream_t *out, apr_pool_
     char *argv[3] = {NULL, NULL, NULL};
     int argc = aorta_api_split(args, pool, argv, 3);
     if (argc < 2) {
-        aorta_stream_puts(out, "-ERR usage: sip_options <endpoint> <uri> [<destination>]\n");
+        aorta_stream_puts(out, "-ERR usage: sip_options <endpoint> <uri> [<destination>|<route set>]\n");
         return AORTA_ESYNTAX;
     }
     options_wait_t *w = calloc(1, sizeof *w);
@@ -213,7 +213,12 @@ apr_status_t ep_cmd_sip_options(const char *args, aorta_stream_t *out, apr_pool_
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->cond, NULL);
     w->refs = 2;
-    ep_outgoing_t o = {.endpoint = argv[0], .method = "OPTIONS", .uri = argv[1], .destination = argv[2]};
+    ep_outgoing_t o = {.endpoint = argv[0], .method = "OPTIONS", .uri = argv[1]};
+    /* "<sip:...;lr>,<...>" is a route set; anything else is a destination address */
+    if (argv[2] && argv[2][0] == '<')
+        o.route = argv[2];
+    else
+        o.destination = argv[2];
     apr_status_t st = ep_request_send(&o, options_done, w);
     if (st != APR_SUCCESS) {
         char buf[120];

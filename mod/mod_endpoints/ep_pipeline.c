@@ -51,17 +51,18 @@ static void request_free(ep_request_t *req)
 
 static void pipeline_run(void *arg);
 
-int ep_pipeline_incoming(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
+/*
+ * Root thread: build a request from @p orig (a reference the caller gives up) and queue it.
+ * @p irq is the transaction to answer, or NULL when nta has answered already (CANCEL).
+ * Returns 0, or a status for the caller to answer with.
+ */
+static int pipeline_dispatch(ep_profile_t *p, nta_incoming_t *irq, msg_t *orig, sip_method_t method)
 {
-    sip_method_t method = sip->sip_request->rq_method;
-    p->requests++;
-    if (!apr_atomic_read32(&p->accepting)) {
-        apr_atomic_inc32(&p->rejected);
-        return method == sip_method_ack ? 200 /* nta sends nothing to ACK, just frees */ : 503;
-    }
     apr_pool_t *pool;
-    if (aorta_pool_create_unmanaged(&pool) != APR_SUCCESS)
+    if (aorta_pool_create_unmanaged(&pool) != APR_SUCCESS) {
+        msg_destroy(orig);
         return 500;
+    }
     ep_request_t *req = apr_pcalloc(pool, sizeof *req);
     ep_req_priv_t *priv = apr_pcalloc(pool, sizeof *priv);
     req->pool = pool;
@@ -71,8 +72,8 @@ int ep_pipeline_incoming(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
     req->local_ip = p->set.sip_ip;
     priv->profile = p;
     priv->irq = irq;
+    priv->irq_present = irq != NULL;
 
-    msg_t *orig = nta_incoming_getrequest(irq);
     su_sockaddr_t *sa = msg_addr(orig);
     if (sa) {
         su_inet_ntop(sa->su_family, SU_ADDR(sa), priv->src_ip_buf, sizeof priv->src_ip_buf);
@@ -112,9 +113,42 @@ int ep_pipeline_incoming(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
         apr_atomic_inc32(&p->rejected);
         msg_destroy(req->msg);
         apr_pool_destroy(pool);
-        return method == sip_method_ack ? 200 : 503;
+        return 503;
     }
     return 0;
+}
+
+/*
+ * Root thread: an INVITE's transaction got a CANCEL (nta has answered it 200 and the INVITE
+ * 487) or an ACK for a failure (nothing to do). The CANCEL goes to the CANCEL service, keyed
+ * like the INVITE, so that the INVITE's service can stop what it started.
+ */
+static int pipeline_invite_event(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
+{
+    if (!sip || !sip->sip_request || sip->sip_request->rq_method != sip_method_cancel)
+        return 0;
+    if (!apr_atomic_read32(&p->accepting))
+        return 0;
+    msg_t *cancel = nta_incoming_getrequest_ackcancel(irq);
+    if (cancel)
+        pipeline_dispatch(p, NULL, cancel, sip_method_cancel);
+    return 0;
+}
+
+int ep_pipeline_incoming(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
+{
+    sip_method_t method = sip->sip_request->rq_method;
+    p->requests++;
+    if (!apr_atomic_read32(&p->accepting)) {
+        apr_atomic_inc32(&p->rejected);
+        return method == sip_method_ack ? 200 /* nta sends nothing to ACK, just frees */ : 503;
+    }
+    if (method == sip_method_invite)
+        nta_incoming_bind(irq, pipeline_invite_event, p);
+    int st = pipeline_dispatch(p, irq, nta_incoming_getrequest(irq), method);
+    if (st && method == sip_method_ack)
+        return 200;
+    return st;
 }
 
 /* Drop one reference; the last one sends the request back to its root thread. */
@@ -141,13 +175,13 @@ ep_reply_rec_t *ep_reply_rec_make(int status, const char *phrase, const char *he
         return NULL;
     char *d = (char *)(r + 1);
     r->status = status;
-#define EP_COPY(field, src, len) \
-    if (len) {                   \
-        memcpy(d, src, len);     \
-        r->field = d;            \
-        d += len;                \
-    } else {                     \
-        r->field = NULL;         \
+#define EP_COPY(field, src, len)                                                                                       \
+    if (len) {                                                                                                         \
+        memcpy(d, src, len);                                                                                           \
+        r->field = d;                                                                                                  \
+        d += len;                                                                                                      \
+    } else {                                                                                                           \
+        r->field = NULL;                                                                                               \
     }
     EP_COPY(phrase, phrase, lp)
     EP_COPY(headers, headers, lh)
@@ -162,8 +196,8 @@ static int creates_dialog(sip_method_t m)
     return m == sip_method_invite || m == sip_method_subscribe || m == sip_method_refer;
 }
 
-apr_status_t ep_reply(ep_request_t *req, int status, const char *phrase, const char *headers,
-                      const char *content_type, const char *body)
+apr_status_t ep_reply(ep_request_t *req, int status, const char *phrase, const char *headers, const char *content_type,
+                      const char *body)
 {
     ep_req_priv_t *priv = req->priv;
     if (status < 100 || status > 699)
@@ -185,8 +219,8 @@ apr_status_t ep_reply(ep_request_t *req, int status, const char *phrase, const c
     if (apr_atomic_cas32(&priv->final, 1, 0) != 0)
         return APR_EINVAL; /* another thread gave the final reply first */
     /* ACK gets no reply: completing it just frees the transaction */
-    priv->final_rec = ep_reply_rec_make(req->method == sip_method_ack ? 0 : status, phrase, headers, content_type,
-                                        body);
+    priv->final_rec =
+        ep_reply_rec_make(req->method == sip_method_ack ? 0 : status, phrase, headers, content_type, body);
     if (status < 300 && req->endpoint && creates_dialog(req->method) && req->sip->sip_call_id)
         ep_dialogs_put(ep_g->dialogs, req->sip->sip_call_id->i_id, req->profile, req->endpoint->name,
                        priv->pconf ? priv->pconf->set.dialog_ttl : 3600);
@@ -203,6 +237,10 @@ void ep_pipeline_send_provisional(ep_profile_t *p, ep_request_t *req, ep_reply_r
 {
     ep_req_priv_t *priv = req->priv;
     (void)p;
+    if (!priv->irq) {
+        free(rec);
+        return;
+    }
     if (rec->status > 100)
         nta_incoming_tag(priv->irq, NULL);
     nta_incoming_treply(priv->irq, rec->status, rec->phrase, TAG_IF(priv->server, SIPTAG_SERVER_STR(priv->server)),
@@ -216,7 +254,9 @@ void ep_pipeline_send_final(ep_profile_t *p, ep_request_t *req)
 {
     ep_req_priv_t *priv = req->priv;
     ep_reply_rec_t *rec = priv->final_rec;
-    if (rec && rec->status >= 200) {
+    if (!priv->irq) {
+        /* nothing to answer (CANCEL): nta did */
+    } else if (rec && rec->status >= 200) {
         nta_incoming_tag(priv->irq, NULL);
         if (nta_incoming_treply(priv->irq, rec->status, rec->phrase,
                                 TAG_IF(priv->server, SIPTAG_SERVER_STR(priv->server)),
@@ -228,7 +268,8 @@ void ep_pipeline_send_final(ep_profile_t *p, ep_request_t *req)
     } else if (!rec && req->method != sip_method_ack) {
         nta_incoming_treply(priv->irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
     }
-    nta_incoming_destroy(priv->irq);
+    if (priv->irq)
+        nta_incoming_destroy(priv->irq);
     priv->irq = NULL;
     request_free(req);
     ep_profile_request_done(p);
@@ -240,7 +281,7 @@ static void call_service(ep_request_t *req, ep_method_fn fn, void *user, const c
     ep_req_priv_t *priv = req->priv;
     fn(req, user);
     if (!apr_atomic_read32(&priv->held) && !apr_atomic_read32(&priv->final)) {
-        if (req->method != sip_method_ack)
+        if (req->method != sip_method_ack && priv->irq_present)
             aorta_log(AORTA_LOG_ERR, "%s for %s returned without a reply or hold: answering 500\n", what,
                       req->method_name);
         ep_reply(req, 500, "Internal Server Error", NULL, NULL, NULL);
@@ -279,21 +320,23 @@ static void pipeline_run(void *arg)
     }
     if (!ep)
         ep = ep_identify_run(m, req);
+    /* ACK and an already answered CANCEL cannot be answered: they just finish */
+    int answerable = req->method != sip_method_ack && priv->irq_present;
     if (!ep) {
-        if (req->method == sip_method_ack)
-            ep_reply(req, 200, NULL, NULL, NULL, NULL); /* nothing to answer: just finish */
+        if (!answerable)
+            ep_reply(req, 200, NULL, NULL, NULL, NULL);
         else
             ep_identify_reject(m, req);
     } else {
         req->endpoint = ep;
         aorta_log(AORTA_LOG_DEBUG, "%s %s from %s:%u/%s identified as endpoint %s by %s\n", req->method_name,
-                  sip->sip_call_id ? sip->sip_call_id->i_id : "-", req->src_ip, req->src_port, req->transport,
-                  ep->name, req->identified_by);
+                  sip->sip_call_id ? sip->sip_call_id->i_id : "-", req->src_ip, req->src_port, req->transport, ep->name,
+                  req->identified_by);
         ep_method_fn fn;
         void *user;
         if (ep_registry_method_find(m->registry, req->method_name, &fn, &user))
             call_service(req, fn, user, req->method_name);
-        else if (req->method == sip_method_ack)
+        else if (!answerable)
             ep_reply(req, 200, NULL, NULL, NULL, NULL);
         else
             ep_reply(req, 501, "Not Implemented", NULL, NULL, NULL);

@@ -18,6 +18,10 @@
 #include <sofia-sip/su_log.h>
 #include <string.h>
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define EP_STOP_GRACE (10 * APR_USEC_PER_SEC)
 #define EP_MAX_SOURCES 1024
@@ -71,6 +75,51 @@ apr_status_t ep_profile_post(ep_profile_t *p, int kind, void *ptr, void *ptr2)
     return APR_SUCCESS;
 }
 
+/*
+ * nta's errno after a failed bind is often not the bind's (EFAULT after its own cleanup), so
+ * the reason is found by trying the same bind once more with a plain socket.
+ */
+static int bind_probe(const char *ip, int port, const char *proto)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    memset(&ss, 0, sizeof ss);
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((unsigned short)port);
+        if (inet_pton(AF_INET6, ip, &s6->sin6_addr) != 1)
+            return EINVAL;
+        len = sizeof *s6;
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((unsigned short)port);
+        if (inet_pton(AF_INET, ip, &s4->sin_addr) != 1)
+            return EINVAL;
+        len = sizeof *s4;
+    }
+    int fd = socket(ss.ss_family, strcmp(proto, "udp") ? SOCK_STREAM : SOCK_DGRAM, 0);
+    if (fd < 0)
+        return errno;
+    int one = 1, err = 0;
+    if (strcmp(proto, "udp"))
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* as tport does for TCP */
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0)
+        err = errno;
+    close(fd);
+    return err;
+}
+
+static void bind_failed(ep_profile_t *p, const char *url, const char *proto, int port)
+{
+    int err = bind_probe(p->set.sip_ip, port, proto);
+    if (!err)
+        err = su_errno();
+    p->error_code = err;
+    snprintf(p->error, sizeof p->error, "cannot bind %s: %s", url, strerror(err));
+}
+
 static void profile_report(ep_profile_t *p, int state)
 {
     apr_thread_mutex_lock(p->lock);
@@ -88,23 +137,33 @@ static void *APR_THREAD_FUNC profile_thread(apr_thread_t *thread, void *data)
         profile_report(p, -1);
         return NULL;
     }
-    url_string_t *url = p->contact_url ? URL_STRING_MAKE(p->contact_url) : (url_string_t *)-1; /* sofia's NONE */
-    p->agent = nta_agent_create(p->root, url, profile_stray, p,
-                                NTATAG_UA(0),
-                                NTATAG_SERVER_RPORT(1),
-                                /* answer broken registrar headers (Path, Authorization...) with 400 too */
-                                NTATAG_BAD_REQ_MASK(~(sip_mask_response | sip_mask_proxy | sip_mask_pref |
-                                                      sip_mask_privacy)),
-                                NTATAG_SIP_T1X64(p->set.t1x64), NTATAG_MAXSIZE(p->set.max_size),
-                                NTATAG_CANCEL_487(1), TAG_END());
+    /* One URL per transport: sofia 1.12.11 reads uninitialised stack when a "transport=udp,tcp"
+     * list is given (valgrind: tport_tbind), so the first plain transport creates the agent and
+     * the others are added to it. */
+    const char *first = p->plain_urls->nelts ? APR_ARRAY_IDX(p->plain_urls, 0, const char *) : NULL;
+    p->agent = nta_agent_create(
+        p->root, first ? URL_STRING_MAKE(first) : (url_string_t *)-1 /* sofia's NONE */, profile_stray, p, NTATAG_UA(0),
+        NTATAG_SERVER_RPORT(1),
+        /* answer broken registrar headers (Path, Authorization...) with 400 too */
+        NTATAG_BAD_REQ_MASK(~(sip_mask_response | sip_mask_proxy | sip_mask_pref | sip_mask_privacy)),
+        NTATAG_SIP_T1X64(p->set.t1x64), NTATAG_MAXSIZE(p->set.max_size), NTATAG_CANCEL_487(1), TAG_END());
     if (!p->agent) {
-        snprintf(p->error, sizeof p->error, "cannot bind %s: %s", p->contact_url ? p->contact_url : "(no transport)",
-                 su_strerror(su_errno()));
+        if (first)
+            bind_failed(p, first, strstr(first, "transport=tcp") ? "tcp" : "udp", p->set.sip_port);
+        else
+            snprintf(p->error, sizeof p->error, "cannot create the SIP agent: %s", su_strerror(su_errno()));
         goto fail;
+    }
+    for (int i = 1; i < p->plain_urls->nelts; i++) {
+        const char *u = APR_ARRAY_IDX(p->plain_urls, i, const char *);
+        if (nta_agent_add_tport(p->agent, URL_STRING_MAKE(u), TAG_END()) < 0) {
+            bind_failed(p, u, strstr(u, "transport=tcp") ? "tcp" : "udp", p->set.sip_port);
+            goto fail;
+        }
     }
     if (p->tls_url && nta_agent_add_tport(p->agent, URL_STRING_MAKE(p->tls_url), TPTAG_CERTIFICATE(p->set.tls_cert_dir),
                                           TAG_END()) < 0) {
-        snprintf(p->error, sizeof p->error, "cannot bind %s: %s", p->tls_url, su_strerror(su_errno()));
+        bind_failed(p, p->tls_url, "tls", p->set.tls_port);
         goto fail;
     }
     p->leg = nta_leg_tcreate(p->agent, profile_leg_request, p, NTATAG_NO_DIALOG(1), TAG_END());
@@ -166,11 +225,17 @@ apr_status_t ep_profile_start(ep_mod_t *m, const ep_profile_conf_t *pc, ep_profi
     p->set.transports = list_copy(pool, pc->set.transports);
     p->set.identify_order = NULL;
     p->set.user_agent = NULL;
-    p->set.tls_cert_dir = pc->set.tls_cert_dir
-                              ? apr_pstrdup(pool, pc->set.tls_cert_dir)
-                              : apr_pstrcat(pool, aorta_core_dir(AORTA_DIR_CONF), "/tls", NULL);
+    p->set.tls_cert_dir = pc->set.tls_cert_dir ? apr_pstrdup(pool, pc->set.tls_cert_dir)
+                                               : apr_pstrcat(pool, aorta_core_dir(AORTA_DIR_CONF), "/tls", NULL);
     const char *host = strchr(p->set.sip_ip, ':') ? apr_pstrcat(pool, "[", p->set.sip_ip, "]", NULL) : p->set.sip_ip;
     char *plain = list_join(pool, p->set.transports, "tls");
+    p->plain_urls = apr_array_make(pool, 2, sizeof(const char *));
+    for (int i = 0; i < p->set.transports->nelts; i++) {
+        const char *t = APR_ARRAY_IDX(p->set.transports, i, const char *);
+        if (strcmp(t, "tls"))
+            APR_ARRAY_PUSH(p->plain_urls, const char *) =
+                apr_psprintf(pool, "sip:%s:%d;transport=%s", host, p->set.sip_port, t);
+    }
     if (*plain)
         p->contact_url = apr_psprintf(pool, "sip:%s:%d;transport=%s", host, p->set.sip_port, plain);
     if (ep_list_has(p->set.transports, "tls")) {
@@ -206,7 +271,7 @@ apr_status_t ep_profile_start(ep_mod_t *m, const ep_profile_conf_t *pc, ep_profi
         apr_thread_join(&rv, p->thread);
         p->thread = NULL;
         aorta_log(AORTA_LOG_ERR, "profile %s: %s\n", p->name, p->error);
-        return APR_EGENERAL;
+        return p->error_code ? APR_FROM_OS_ERROR(p->error_code) : APR_EGENERAL;
     }
     aorta_log(AORTA_LOG_NOTICE, "profile %s listening on %s%s%s\n", p->name, p->contact_url ? p->contact_url : "",
               p->contact_url && p->tls_url ? " and " : "", p->tls_url ? p->tls_url : "");

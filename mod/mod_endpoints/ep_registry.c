@@ -29,9 +29,9 @@ typedef struct ep_tag_entry {
 struct ep_registry {
     apr_pool_t *pool;
     apr_thread_rwlock_t *lock;
-    apr_hash_t *methods;               /* method name -> ep_method_entry_t* */
-    apr_array_header_t *identifiers;   /* ep_identifier_t*, registration order */
-    apr_array_header_t *tags;          /* ep_tag_entry_t* */
+    apr_hash_t *methods;             /* method name -> ep_method_entry_t* */
+    apr_array_header_t *identifiers; /* ep_identifier_t*, registration order */
+    apr_array_header_t *tags;        /* ep_tag_entry_t* */
     ep_challenge_fn challenger;
     void *challenger_user;
     aorta_module_t *challenger_owner;
@@ -88,8 +88,8 @@ apr_status_t ep_registry_method_add(ep_registry_t *reg, aorta_module_t *owner, c
     return st;
 }
 
-apr_status_t ep_registry_identifier_add(ep_registry_t *reg, aorta_module_t *owner, const char *name,
-                                        ep_identify_fn fn, void *user)
+apr_status_t ep_registry_identifier_add(ep_registry_t *reg, aorta_module_t *owner, const char *name, ep_identify_fn fn,
+                                        void *user)
 {
     apr_status_t st = APR_SUCCESS;
     if (!name || !*name || !fn)
@@ -222,7 +222,8 @@ int ep_registry_identifiers(ep_registry_t *reg, const apr_array_header_t *order,
     int nn = reg->identifiers->nelts < EP_MAX_IDENTIFIERS ? reg->identifiers->nelts : EP_MAX_IDENTIFIERS;
     for (int i = 0; i < nn; i++)
         names[i] = APR_ARRAY_IDX(reg->identifiers, i, ep_identifier_t *)->name;
-    int n = ep_identify_order(order ? (const char *const *)order->elts : NULL, order ? order->nelts : 0, names, nn, idx);
+    int n =
+        ep_identify_order(order ? (const char *const *)order->elts : NULL, order ? order->nelts : 0, names, nn, idx);
     if (n > max)
         n = max;
     for (int i = 0; i < n; i++)
@@ -233,8 +234,9 @@ int ep_registry_identifiers(ep_registry_t *reg, const apr_array_header_t *order,
 const char *ep_registry_allow(ep_registry_t *reg, apr_pool_t *pool)
 {
     /* OPTIONS is always answered; the rest is whatever has a service right now */
-    static const char *const known[] = {"INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "REGISTER", "SUBSCRIBE",
-                                        "NOTIFY", "REFER", "MESSAGE", "INFO", "UPDATE", "PRACK", "PUBLISH", NULL};
+    static const char *const known[] = {"INVITE",   "ACK",       "BYE",    "CANCEL",  "OPTIONS",
+                                        "REGISTER", "SUBSCRIBE", "NOTIFY", "REFER",   "MESSAGE",
+                                        "INFO",     "UPDATE",    "PRACK",  "PUBLISH", NULL};
     char *s = "";
     for (int i = 0; known[i]; i++) {
         if (strcmp(known[i], "OPTIONS") && !apr_hash_get(reg->methods, known[i], APR_HASH_KEY_STRING))

@@ -49,7 +49,7 @@ apr_status_t ep_cmd_show_profiles(const char *args, aorta_stream_t *out, apr_poo
         ep_nta_stats_t st;
         ep_profile_nta_stats(p, &st);
         const char *state = p->thread ? "RUNNING" : "STOPPED";
-        unsigned long long requests = p->requests;
+        apr_uint64_t requests = p->requests;
         apr_thread_mutex_lock(p->src_lock);
         json_t *jsrc = json_array();
         char *srctext = "";
@@ -57,23 +57,22 @@ apr_status_t ep_cmd_show_profiles(const char *args, aorta_stream_t *out, apr_poo
             const ep_source_count_t *c = apr_hash_this_val(hi);
             char when[APR_RFC822_DATE_LEN];
             apr_rfc822_date(when, c->last);
-            json_array_append_new(jsrc, json_pack("{s:s,s:I,s:s}", "ip", c->ip, "count", (json_int_t)c->count,
-                                                  "last", when));
-            srctext = apr_psprintf(pool, "%s    %-40s %8llu  last %s\n", srctext, c->ip,
-                                   (unsigned long long)c->count, when);
+            json_array_append_new(jsrc,
+                                  json_pack("{s:s,s:I,s:s}", "ip", c->ip, "count", (json_int_t)c->count, "last", when));
+            srctext = apr_psprintf(pool, "%s    %-40s %8" APR_UINT64_T_FMT "  last %s\n", srctext, c->ip,
+                                   (apr_uint64_t)c->count, when);
         }
         apr_thread_mutex_unlock(p->src_lock);
         if (json) {
-            json_t *jp = json_pack("{s:s,s:s,s:s,s:i,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "name", p->name,
-                                   "state", state, "sip-ip", p->set.sip_ip, "sip-port", p->set.sip_port, "transports",
-                                   json_list(p->set.transports), "requests", (json_int_t)requests, "in-flight",
-                                   (json_int_t)apr_atomic_read32(&p->inflight), "unidentified",
-                                   (json_int_t)apr_atomic_read32(&p->unidentified), "bad-messages",
-                                   (json_int_t)st.bad_message, "bad-requests", (json_int_t)st.bad_request,
-                                   "dropped-requests", (json_int_t)st.drop_request, "rejected",
-                                   (json_int_t)apr_atomic_read32(&p->rejected), "server-transactions",
-                                   (json_int_t)st.server_tr, "outgoing-pending",
-                                   (json_int_t)apr_atomic_read32(&p->outgoing), "unidentified-sources", jsrc);
+            json_t *jp = json_pack(
+                "{s:s,s:s,s:s,s:i,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "name", p->name, "state", state,
+                "sip-ip", p->set.sip_ip, "sip-port", p->set.sip_port, "transports", json_list(p->set.transports),
+                "requests", (json_int_t)requests, "in-flight", (json_int_t)apr_atomic_read32(&p->inflight),
+                "unidentified", (json_int_t)apr_atomic_read32(&p->unidentified), "bad-messages",
+                (json_int_t)st.bad_message, "bad-requests", (json_int_t)st.bad_request, "dropped-requests",
+                (json_int_t)st.drop_request, "rejected", (json_int_t)apr_atomic_read32(&p->rejected),
+                "server-transactions", (json_int_t)st.server_tr, "outgoing-pending",
+                (json_int_t)apr_atomic_read32(&p->outgoing), "unidentified-sources", jsrc);
             if (ep_list_has(p->set.transports, "tls"))
                 json_object_set_new(jp, "tls-port", json_integer(p->set.tls_port));
             if (pc) {
@@ -85,8 +84,8 @@ apr_status_t ep_cmd_show_profiles(const char *args, aorta_stream_t *out, apr_poo
             json_array_append_new(jprofiles, jp);
         } else {
             json_decref(jsrc);
-            aorta_stream_printf(out, "%-12s %-8s %9llu %9u %12u %8lu %8lu  %s\n", p->name, state, requests,
-                                apr_atomic_read32(&p->inflight), apr_atomic_read32(&p->unidentified),
+            aorta_stream_printf(out, "%-12s %-8s %9" APR_UINT64_T_FMT " %9u %12u %8lu %8lu  %s\n", p->name, state,
+                                requests, apr_atomic_read32(&p->inflight), apr_atomic_read32(&p->unidentified),
                                 (unsigned long)(st.bad_message + st.bad_request), (unsigned long)st.drop_request,
                                 profile_listen(pool, p));
             if (pc)
@@ -101,8 +100,8 @@ apr_status_t ep_cmd_show_profiles(const char *args, aorta_stream_t *out, apr_poo
         }
     }
     if (json)
-        aorta_stream_json(out, json_pack("{s:o,s:I}", "profiles", jprofiles, "dialogs",
-                                         (json_int_t)ep_dialogs_count(m->dialogs)));
+        aorta_stream_json(
+            out, json_pack("{s:o,s:I}", "profiles", jprofiles, "dialogs", (json_int_t)ep_dialogs_count(m->dialogs)));
     else
         aorta_stream_printf(out, "%d profile%s\n", m->profiles->nelts, m->profiles->nelts == 1 ? "" : "s");
     aorta_module_config_release(gen);

@@ -93,6 +93,15 @@ static const ep_auth_t *api_auth_find(const char *name, aorta_config_gen_t **gen
     return a;
 }
 
+static const ep_endpoint_t *api_request_endpoint_find(const ep_request_t *req, const char *name)
+{
+    const ep_req_priv_t *priv = req ? req->priv : NULL;
+    if (!priv || !priv->pconf || !name)
+        return NULL;
+    const ep_endpoint_ext_t *e = apr_hash_get(priv->pconf->endpoints, name, APR_HASH_KEY_STRING);
+    return e ? &e->pub : NULL;
+}
+
 static const ep_api_t ep_api_table = {
     .version = EP_API_VERSION,
     .method_register = api_method_register,
@@ -105,6 +114,7 @@ static const ep_api_t ep_api_table = {
     .auth_find = api_auth_find,
     .request_send = ep_request_send,
     .option_tag_register = api_option_tag_register,
+    .request_endpoint_find = api_request_endpoint_find,
 };
 
 /* ---- sofia's own log, into ours --------------------------------------------------------- */
@@ -207,8 +217,7 @@ static apr_status_t ep_reconfigure(aorta_module_t *mod, void *cfgp)
         if (!ep_profile_find(m, pc->name))
             aorta_log(AORTA_LOG_WARNING, "new profile %s starts at `module reload mod_endpoints`\n", pc->name);
     }
-    aorta_log(AORTA_LOG_INFO, "endpoints and identify rules reloaded (%u endpoints)\n",
-              apr_hash_count(cfg->endpoints));
+    aorta_log(AORTA_LOG_INFO, "endpoints and identify rules reloaded (%u endpoints)\n", apr_hash_count(cfg->endpoints));
     return APR_SUCCESS;
 }
 
@@ -236,8 +245,8 @@ static const aorta_api_command_t ep_commands[] = {
     {"show profiles", "[as json]", "SIP profiles: listeners, counters, unidentified sources", ep_cmd_show_profiles},
     {"show endpoints", "[<name>] [as json]", "configured endpoints (one in detail with its name)",
      ep_cmd_show_endpoints},
-    {"sip_options", "<endpoint> <uri> [<destination>]", "send OPTIONS over the endpoint's profile, print the final status",
-     ep_cmd_sip_options},
+    {"sip_options", "<endpoint> <uri> [<destination>|<route set>]",
+     "send OPTIONS over the endpoint's profile, print the final status", ep_cmd_sip_options},
     {NULL, NULL, NULL, NULL}};
 
 AORTA_MODULE_EXPORT(mod_endpoints) = {

@@ -307,42 +307,48 @@ static void esl_conn_send_notice(esl_conn_t *c, const char *msg, int wait_ms)
 
 /* ---- queued items → socket ----------------------------------------------------------- */
 
-static apr_status_t esl_conn_write_item(esl_conn_t *c, esl_item_t *it)
+/* Frame one queued item into @p iov (2 entries: envelope + body, in c->scratch or in the
+ * event's cached serialization, valid while the item is alive). Returns the entries used. */
+static int esl_conn_frame_item(esl_conn_t *c, const esl_item_t *it, struct iovec *iov)
 {
-    apr_status_t st = APR_SUCCESS;
-    char head[512];
-    int n;
-
     if (it->kind == ESL_ITEM_EVENT) {
         const char *data = NULL;
         apr_size_t len = 0;
-        if (aorta_event_serialize(it->ptr, c->format, &data, &len) == APR_SUCCESS && data) {
-            n = snprintf(head, sizeof(head), "Content-Length: %" APR_SIZE_T_FMT "\nContent-Type: text/event-%s\n\n",
-                         len, esl_format_name(c->format));
-            st = esl_conn_write2(c, head, (apr_size_t)n, data, len);
-        }
+        if (aorta_event_serialize(it->ptr, c->format, &data, &len) != APR_SUCCESS || !data)
+            return 0;
+        iov[0].iov_base = apr_psprintf(c->scratch, "Content-Length: %" APR_SIZE_T_FMT "\nContent-Type: text/event-%s\n\n",
+                                       len, esl_format_name(c->format));
+        iov[0].iov_len = strlen(iov[0].iov_base);
+        iov[1].iov_base = (void *)data;
+        iov[1].iov_len = len;
     } else {
         const esl_logline_t *ll = it->ptr;
-        const char *file = esl_header_escape(ll->file, c->scratch), *func = esl_header_escape(ll->func, c->scratch);
-        char *h = apr_psprintf(c->scratch,
-                               "Content-Type: log/data\nContent-Length: %" APR_SIZE_T_FMT "\nLog-Level: %d\n"
-                               "Text-Channel: 0\nLog-File: %s\nLog-Func: %s\nLog-Line: %d\nUser-Data: \n\n",
-                               ll->text_len, ll->level, file, func, ll->line);
-        st = esl_conn_write2(c, h, strlen(h), ll->text, ll->text_len);
+        iov[0].iov_base = apr_psprintf(c->scratch,
+                                       "Content-Type: log/data\nContent-Length: %" APR_SIZE_T_FMT "\nLog-Level: %d\n"
+                                       "Text-Channel: 0\nLog-File: %s\nLog-Func: %s\nLog-Line: %d\nUser-Data: \n\n",
+                                       ll->text_len, ll->level, esl_header_escape(ll->file, c->scratch),
+                                       esl_header_escape(ll->func, c->scratch), ll->line);
+        iov[0].iov_len = strlen(iov[0].iov_base);
+        iov[1].iov_base = (void *)ll->text;
+        iov[1].iov_len = ll->text_len;
     }
-    esl_free_item(it);
-    return st;
+    return 2;
 }
 
-/* Write up to a budget of queued items. Returns 1 if more remain, 0 if empty, -1 on error. */
+/*
+ * Write up to a budget of queued items, a batch per system call. Returns 1 if more remain,
+ * 0 if the queue is empty, -1 when a write failed (the connection is then closed).
+ */
 static int esl_conn_drain(esl_conn_t *c)
 {
     int budget = ESL_DRAIN_BUDGET;
 
     while (budget > 0) {
         esl_item_t items[ESL_DRAIN_BATCH];
-        int n = 0, i;
+        struct iovec iov[2 * ESL_DRAIN_BATCH];
+        int n = 0, niov = 0, i;
         apr_size_t left;
+        apr_status_t st = APR_SUCCESS;
 
         pthread_mutex_lock(&c->lock);
         while (n < ESL_DRAIN_BATCH && esl_queue_pop(c->queue, &items[n]))
@@ -351,14 +357,15 @@ static int esl_conn_drain(esl_conn_t *c)
         pthread_mutex_unlock(&c->lock);
         if (n == 0)
             return 0;
-        for (i = 0; i < n; i++) {
-            if (esl_conn_write_item(c, &items[i]) != APR_SUCCESS) {
-                for (i++; i < n; i++)
-                    esl_free_item(&items[i]);
-                return -1;
-            }
-        }
+        for (i = 0; i < n; i++)
+            niov += esl_conn_frame_item(c, &items[i], iov + niov);
+        if (niov > 0)
+            st = esl_conn_writev(c, iov, niov, 1, -1);
+        for (i = 0; i < n; i++)
+            esl_free_item(&items[i]);
         apr_pool_clear(c->scratch);
+        if (st != APR_SUCCESS)
+            return -1;
         budget -= n;
         if (left == 0)
             return 0;
@@ -375,10 +382,9 @@ static void esl_conn_flush(esl_conn_t *c, esl_item_kind_t kind)
     for (i = 0; i < n; i++) {
         esl_item_t it;
         esl_queue_pop(c->queue, &it);
-        if (it.kind == kind)
+        /* re-queue the other kind; a queue that already overflowed refuses even that */
+        if (it.kind == kind || esl_queue_push(c->queue, it.kind, it.ptr, NULL) != APR_SUCCESS)
             esl_free_item(&it);
-        else
-            esl_queue_push(c->queue, it.kind, it.ptr, NULL); /* cannot fail: we just made room */
     }
     pthread_mutex_unlock(&c->lock);
 }
@@ -766,6 +772,24 @@ static int esl_conn_read(esl_conn_t *c)
 
 /* ---- thread ---------------------------------------------------------------------------- */
 
+/* The overflow latch is set: log why (once, here, where the subscriber is dropped). */
+static int esl_conn_check_overflow(esl_conn_t *c)
+{
+    apr_uint64_t lost;
+    if (!esl_conn_overflowed(c))
+        return 0;
+    pthread_mutex_lock(&c->lock);
+    lost = esl_queue_lost(c->queue);
+    pthread_mutex_unlock(&c->lock);
+    aorta_log(AORTA_LOG_CRIT,
+              "event socket: killed listener because of lost events: %s:%d (connection %u) is not reading; "
+              "max-queue %d reached, %" APR_UINT64_T_FMT " lost\n",
+              c->ip, c->port, c->id, c->srv->cfg->max_queue, lost);
+    c->notice = ESL_LOST;
+    c->quit = 1;
+    return 1;
+}
+
 static void esl_conn_loop(esl_conn_t *c)
 {
     static const char greeting[] = "Content-Type: auth/request\n\n";
@@ -782,23 +806,15 @@ static void esl_conn_loop(esl_conn_t *c)
             esl_conn_disconnect(c, ESL_SHUTDOWN);
             break;
         }
-        if (esl_conn_overflowed(c)) {
-            apr_uint64_t lost;
-            pthread_mutex_lock(&c->lock);
-            lost = esl_queue_lost(c->queue);
-            pthread_mutex_unlock(&c->lock);
-            aorta_log(AORTA_LOG_CRIT,
-                      "event socket: killed listener because of lost events: %s:%d (connection %u) is not reading; "
-                      "max-queue %d reached, %" APR_UINT64_T_FMT " lost\n",
-                      c->ip, c->port, c->id, c->srv->cfg->max_queue, lost);
-            c->notice = ESL_LOST;
-            c->quit = 1;
+        if (esl_conn_check_overflow(c))
             break;
-        }
         if (c->authed) {
             more = esl_conn_drain(c);
-            if (more < 0)
+            if (more < 0) {
+                /* a write gave up: because the queue overflowed meanwhile, or the peer left */
+                esl_conn_check_overflow(c);
                 break;
+            }
         }
         if (more > 0) {
             timeout = 0;
@@ -839,6 +855,8 @@ static void *esl_conn_main(void *arg)
     esl_item_t it;
 
     esl_conn_loop(c);
+    if (c->notice != ESL_LOST)
+        esl_conn_check_overflow(c); /* a reply's write may have been the one that gave up */
 
     /* Stop the producers first: after unbind no callback of ours runs or will run. */
     pthread_mutex_lock(&c->lock);

@@ -75,7 +75,6 @@ static void *APR_THREAD_FUNC expire_main(apr_thread_t *thr, void *data)
         apr_thread_mutex_lock(loc->expire_lock);
     }
     apr_thread_mutex_unlock(loc->expire_lock);
-    apr_thread_exit(thr, APR_SUCCESS);
     return NULL;
 }
 

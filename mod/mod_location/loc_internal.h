@@ -11,6 +11,7 @@
 #include "loc_api.h"
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
+#include <apr_thread_rwlock.h>
 #include <apr_thread_proc.h>
 #include <apr_hash.h>
 
@@ -143,7 +144,7 @@ typedef struct loc {
     const loc_store_ops_t *store_ops;
     loc_store_t *store;
     loc_persist_t *persist;
-    apr_thread_mutex_t *sub_lock;
+    apr_thread_rwlock_t *sub_lock; /**< readers: notifications; writers: (un)subscribe */
     loc_sub_t *subs;
     apr_thread_t *expire_thread;
     apr_thread_mutex_t *expire_lock;

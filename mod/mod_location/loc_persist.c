@@ -62,29 +62,38 @@ static void batch_revert(loc_t *loc, loc_batch_t *b)
 void loc_batch_finish(loc_t *loc, loc_batch_t *b, apr_status_t st)
 {
     if (st == APR_SUCCESS) {
-        apr_thread_mutex_lock(loc->sub_lock);
+        apr_thread_rwlock_rdlock(loc->sub_lock);
         for (int i = 0; i < b->nchanges; i++) {
             loc_change_t ch = {b->changes[i].kind, b->changes[i].reason, b->changes[i].contact, b->count_after,
                                b->ctx};
             for (loc_sub_t *s = loc->subs; s; s = s->next)
                 s->fn(&ch, s->user);
         }
-        apr_thread_mutex_unlock(loc->sub_lock);
+        apr_thread_rwlock_unlock(loc->sub_lock);
     } else {
         batch_revert(loc, b);
     }
     if (b->done) {
-        apr_pool_t *tmp;
-        apr_array_header_t *now;
-        aorta_pool_create_unmanaged(&tmp);
-        loc_contacts_get(b->aor, tmp, &now);
-        /* the done callback lists dynamic bindings only (a 200 OK never lists static ones) */
+        /* the AOR's bindings as they are now (dynamic, unexpired), without a pool */
+        const loc_contact_t **v = NULL;
         int n = 0;
-        const loc_contact_t **v = (const loc_contact_t **)now->elts;
-        while (n < now->nelts && !v[n]->is_static)
-            n++;
+        apr_time_t now = apr_time_now();
+        loc_stripe_t *s = loc_table_stripe(loc->table, b->aor);
+        apr_thread_mutex_lock(s->lock);
+        loc_aor_state_t *as = loc_table_state(s, b->aor, 0);
+        if (as && as->n) {
+            v = malloc((size_t)as->n * sizeof *v);
+            if (!v)
+                abort();
+            for (int i = 0; i < as->n; i++)
+                if (!as->c[i]->expires || as->c[i]->expires > now)
+                    v[n++] = loc_contact_ref(as->c[i]);
+        }
+        apr_thread_mutex_unlock(s->lock);
         b->done(st, v, n, b->user);
-        apr_pool_destroy(tmp);
+        for (int i = 0; i < n; i++)
+            loc_contact_unref(v[i]);
+        free(v);
     }
     loc_batch_free(b);
 }
@@ -143,7 +152,6 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thr, void *data)
         }
     }
     free(ops);
-    apr_thread_exit(thr, APR_SUCCESS);
     return NULL;
 }
 

@@ -56,7 +56,7 @@ static apr_status_t sq_open(loc_store_t **out, const char *dsn, apr_pool_t *pool
     }
     if ((rv = sq_exec(s, "PRAGMA journal_mode=WAL")) != APR_SUCCESS ||
         (rv = sq_exec(s, "PRAGMA synchronous=NORMAL")) != APR_SUCCESS ||
-        (rv = sq_exec(s, "PRAGMA busy_timeout=5000")) != APR_SUCCESS ||
+        (rv = sq_exec(s, "PRAGMA busy_timeout=200")) != APR_SUCCESS ||
         (rv = sq_exec(s, "CREATE TABLE IF NOT EXISTS location (aor TEXT NOT NULL, uri TEXT NOT NULL, params TEXT, "
                          "path TEXT, user_agent TEXT, call_id TEXT, cseq INTEGER, expires INTEGER, "
                          "registered INTEGER, q INTEGER, src_ip TEXT, src_port INTEGER, transport TEXT, "

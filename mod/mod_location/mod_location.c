@@ -39,11 +39,11 @@ static apr_status_t api_subscribe(aorta_module_t *owner, loc_change_fn fn, void 
     s->owner = owner;
     s->fn = fn;
     s->user = user;
-    apr_thread_mutex_lock(loc->sub_lock);
+    apr_thread_rwlock_wrlock(loc->sub_lock);
     for (tail = &loc->subs; *tail; tail = &(*tail)->next)
         ;
     *tail = s;
-    apr_thread_mutex_unlock(loc->sub_lock);
+    apr_thread_rwlock_unlock(loc->sub_lock);
     return APR_SUCCESS;
 }
 
@@ -52,14 +52,14 @@ static void api_unsubscribe(aorta_module_t *owner)
     loc_t *loc = loc_global;
     if (!loc)
         return;
-    apr_thread_mutex_lock(loc->sub_lock);
+    apr_thread_rwlock_wrlock(loc->sub_lock);
     for (loc_sub_t **pp = &loc->subs; *pp;) {
         if ((*pp)->owner == owner)
             *pp = (*pp)->next; /* the node stays in the module pool until unload */
         else
             pp = &(*pp)->next;
     }
-    apr_thread_mutex_unlock(loc->sub_lock);
+    apr_thread_rwlock_unlock(loc->sub_lock);
 }
 
 static const loc_api_t loc_api = {
@@ -95,7 +95,7 @@ static apr_status_t location_load(aorta_module_t *mod, apr_pool_t *pool)
     loc->mod = mod;
     loc->pool = pool;
     loc->store_ops = loc_store_find(conf->store);
-    if ((rv = apr_thread_mutex_create(&loc->sub_lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS ||
+    if ((rv = apr_thread_rwlock_create(&loc->sub_lock, pool)) != APR_SUCCESS ||
         (rv = loc_table_create(&loc->table, pool)) != APR_SUCCESS)
         return rv;
     if ((rv = loc->store_ops->open(&loc->store, conf->dsn, pool)) != APR_SUCCESS) {
@@ -127,9 +127,12 @@ fail:
 
 static apr_status_t location_reconfigure(aorta_module_t *mod, void *cfg)
 {
-    loc_conf_t *old = aorta_module_config(mod), *lc = cfg;
-    (void)old;
-    /* AORs and their policies apply at once; a different store needs `module reload`. */
+    loc_conf_t *lc = cfg;
+    /* AORs and their policies apply at once (readers take the current generation); a
+     * different store or dsn needs `module reload mod_location`. */
+    if (loc_global && strcmp(loc_global->store_ops->name, lc->store))
+        aorta_log(AORTA_LOG_WARNING, "mod_location: store %s stays in use until `module reload mod_location` (new: %s)",
+                  loc_global->store_ops->name, lc->store);
     aorta_log(AORTA_LOG_INFO, "mod_location: %d AORs configured", lc->aor_order->nelts);
     return APR_SUCCESS;
 }

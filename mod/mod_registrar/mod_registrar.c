@@ -8,6 +8,7 @@
  * sip.conf <registrar>.
  */
 #include "reg_internal.h"
+#include <apr_atomic.h>
 #include <apr_strings.h>
 #include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
@@ -221,6 +222,12 @@ static void registrar_shutdown(aorta_module_t *mod)
     if (!reg)
         return;
     reg->ep->unregister_owner(mod);
+    /* REGISTERs waiting for their commit call back into this module: let them finish */
+    for (int i = 0; i < 10000 && apr_atomic_read32(&reg->inflight); i++)
+        apr_sleep(1000);
+    if (apr_atomic_read32(&reg->inflight))
+        aorta_log(AORTA_LOG_CRIT, "mod_registrar: %u REGISTERs still wait for the store at unload",
+                  apr_atomic_read32(&reg->inflight));
     reg->loc->unsubscribe(mod);
     reg_nc_destroy(reg->nc);
     reg_global = NULL;

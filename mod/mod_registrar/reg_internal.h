@@ -36,6 +36,7 @@ typedef struct reg {
     const ep_api_t *ep;
     unsigned char secret[REG_SECRET_LEN];
     reg_nc_table_t *nc;
+    volatile apr_uint32_t inflight; /**< REGISTERs held until their commit; shutdown waits for 0 */
 } reg_t;
 
 extern reg_t *reg_global;

@@ -14,6 +14,7 @@
  * values that outlive this function are copied into req->pool.
  */
 #include "reg_internal.h"
+#include <apr_atomic.h>
 #include <apr_strings.h>
 #include <sofia-sip/auth_digest.h>
 #include <sofia-sip/msg_header.h>
@@ -95,16 +96,18 @@ static const char *ok_headers(const loc_contact_t *const *v, int n, const char *
 static void reg_done(apr_status_t st, const loc_contact_t *const *v, int n, void *user)
 {
     reg_job_t *job = user;
+    reg_t *reg = job->reg;
     ep_request_t *req = job->req;
     if (st != APR_SUCCESS) {
         const reg_outcome_info_t *info = reg_outcome_info(REG_STORE_FAILED);
         aorta_log(info->level, "REGISTER %s from %s:%u: store commit failed, answering %d", job->ctx->aor, req->src_ip,
                   req->src_port, info->status);
         reg_events_failure(job->ctx, REG_STORE_FAILED);
-        job->reg->ep->reply(req, info->status, info->phrase, "Retry-After: 5\r\n", NULL, NULL);
-        return;
+        reg->ep->reply(req, info->status, info->phrase, "Retry-After: 5\r\n", NULL, NULL);
+    } else {
+        reg->ep->reply(req, 200, "OK", ok_headers(v, n, job->path, req->pool), NULL, NULL);
     }
-    job->reg->ep->reply(req, 200, "OK", ok_headers(v, n, job->path, req->pool), NULL, NULL);
+    apr_atomic_dec32(&reg->inflight);
 }
 
 /* ---- request context ------------------------------------------------------------------ */
@@ -483,6 +486,7 @@ void reg_register_handle(ep_request_t *req, void *user)
     job->ctx = x;
     job->path = path;
     reg->ep->hold(req);
+    apr_atomic_inc32(&reg->inflight);
     loc->edit_commit(ed, x, reg_done, job);
     goto out;
 

@@ -43,7 +43,7 @@ def daemon(**params):
 
 def raw(d):
     """A connected client that has read nothing yet."""
-    return Esl(d.esl_port)
+    return Client(d.esl_port)
 
 
 def cmd(e, text):
@@ -62,6 +62,27 @@ def authed(d):
     check(e.read_raw_frame() == GREETING, "greeting")
     check(cmd(e, "auth " + d.esl_password) == reply("+OK accepted"), "auth reply")
     return e
+
+
+class Client(Esl):
+    """Esl that sets aside events arriving while it waits for a reply."""
+
+    def __init__(self, *a, **kw):
+        self.pending = []
+        super().__init__(*a, **kw)
+
+    def fire(self, args):
+        """api test_fire <args>; events read on the way are kept for next_event()."""
+        self.send("api test_fire " + args + "\n\n")
+        while True:
+            f = self.read_raw_frame()
+            if f.startswith(b"Content-Type: api/response\n"):
+                check(f.endswith(b"\n\n+OK\n"), f"test_fire: {f!r}")
+                return
+            self.pending.append(f)
+
+    def next_event(self):
+        return self.pending.pop(0) if self.pending else self.read_raw_frame()
 
 
 def split(raw_frame):
@@ -134,7 +155,7 @@ def test_api_framing():
         check(cmd(e, "myevents") == reply("-ERR not controlling a session"), "myevents")
         check(cmd(e, "api module unload mod_event_socket").startswith(b"Content-Type: api/response\n"),
               "self-unload answered")
-        check(d.api("show modules").count("mod_event_socket") == 1, "module still loaded")
+        check("mod_event_socket.so" in d.api("show modules"), "module still loaded")
         check(cmd(e, "exit") == reply("+OK bye"), "exit")
         check(e.read_raw_frame() == NOTICE_BYE, "notice")
         expect_eof(e)
@@ -192,8 +213,8 @@ def test_event_command_rules_and_formats():
         check(cmd(e, "event NOT_AN_EVENT") == reply("-ERR no keywords supplied"), "unknown names ignored")
         check(cmd(e, "nixevent NOT_AN_EVENT") == reply("-ERR no keywords supplied"), "nixevent nothing")
 
-        check(e.api("test_fire t::json k=v%20w n=42 body=b%C3%B6dy") == "+OK\n", "fire")
-        hdrs, body = split(e.read_raw_frame())
+        e.fire("t::json k=v%20w n=42 body=b%C3%B6dy")
+        hdrs, body = split(e.next_event())
         check(list(hdrs) == ["Content-Length", "Content-Type"] and hdrs["Content-Type"] == "text/event-json",
               f"envelope {hdrs}")
         check(int(hdrs["Content-Length"]) == len(body), "Content-Length counts bytes")
@@ -209,23 +230,23 @@ def test_event_command_rules_and_formats():
 
         # plain: URL-encoded values, inner Content-Length, block ends with a blank line
         check(cmd(e, "event plain CUSTOM t::plain") == reply("+OK event listener enabled plain"), "plain")
-        e.api("test_fire t::plain odd=a%20b%25c%3A%2F%2C%21%0A utf=%C3%A9")
-        hdrs, body = split(e.read_raw_frame())
+        e.fire("t::plain odd=a%20b%25c%3A%2F%2C%21%0A utf=%C3%A9")
+        hdrs, body = split(e.next_event())
         check(hdrs["Content-Type"] == "text/event-plain" and int(hdrs["Content-Length"]) == len(body), f"{hdrs}")
         check(b"\nodd: a%20b%25c%3A/,!%0A\n" in body, f"URL encoding: {body!r}")
         check(b"\nutf: %C3%A9\n" in body, f"UTF-8 encoding: {body!r}")
         check(body.startswith(b"Event-Name: CUSTOM\nCore-UUID: ") and body.endswith(b"\n\n"), f"{body!r}")
         # the subscription to t::json accumulated, in the current (plain) format
-        e.api("test_fire t::json body=xy")
-        hdrs, body = split(e.read_raw_frame())
+        e.fire("t::json body=xy")
+        hdrs, body = split(e.next_event())
         inner, ibody = split(body)
         check(inner["Event-Subclass"] == "t%3A%3Ajson" and inner["Content-Length"] == "2" and ibody == b"xy",
               f"{inner} {ibody!r}")
 
         # xml
         check(cmd(e, "event xml CUSTOM t::xml") == reply("+OK event listener enabled xml"), "xml")
-        e.api("test_fire t::xml k=%3Cv%3E body=%3Cb%3E")
-        hdrs, body = split(e.read_raw_frame())
+        e.fire("t::xml k=%3Cv%3E body=%3Cb%3E")
+        hdrs, body = split(e.next_event())
         check(hdrs["Content-Type"] == "text/event-xml" and int(hdrs["Content-Length"]) == len(body), f"{hdrs}")
         text = body.decode()
         check(text.lstrip().startswith("<event>") and "<headers>" in text, f"{text}")
@@ -234,27 +255,47 @@ def test_event_command_rules_and_formats():
 
         # CUSTOM mode: every token after CUSTOM is a subclass, case-sensitive
         check(cmd(e, "event json CUSTOM c::one HEARTBEAT") == reply("+OK event listener enabled json"), "c")
-        e.api("test_fire C::ONE")
-        e.api("test_fire HEARTBEAT")
-        e.api("test_fire c::one marker=1")
-        obj = json.loads(split(e.read_raw_frame())[1])
-        check(obj["Event-Subclass"] == "c::one", f"only the exact subclass arrives: {obj}")
+        e.fire("C::ONE")
+        e.fire("HEARTBEAT")  # a CUSTOM event whose subclass is "HEARTBEAT": subscribed as a subclass above
+        e.fire("c::one marker=1")
+        got = [json.loads(split(e.next_event())[1]).get("Event-Subclass") for _ in range(2)]
+        check(got == ["HEARTBEAT", "c::one"], f"exact, case-sensitive subclasses only: {got}")
+        check(not e.pending, f"nothing else: {e.pending}")
 
         # nixevent removes a subclass; noevents removes everything
         check(cmd(e, "nixevent CUSTOM c::one") == reply("+OK events nixed"), "nix")
         check(cmd(e, "noevents") == reply("+OK no longer listening for events"), "noevents")
         check(cmd(e, "noevents") == reply("-ERR not listening for events"), "noevents again")
-        e.api("test_fire c::one")
-        e.api("test_fire t::json")
-        check(cmd(e, "api echo after") == api_frame("after\n"), "no events after noevents")
+        e.fire("c::one")
+        e.fire("t::json")
+        check(cmd(e, "api echo after") == api_frame("after\n") and not e.pending, "no events after noevents")
 
-        # ALL includes every subclass
+        # ALL includes every subclass (and API / LOG events, which the command itself causes)
         check(cmd(e, "event json ALL") == reply("+OK event listener enabled json"), "ALL")
+        e.fire("any::thing")
+        names = []
+        while True:
+            obj = json.loads(split(e.next_event())[1])
+            names.append(obj["Event-Name"])
+            if obj.get("Event-Subclass") == "any::thing":
+                break
+            check(len(names) < 100, f"any::thing never arrived: {names}")
+        check("API" in names, f"the API event of test_fire arrives too: {names}")
+        # nixevent on ALL turns it into "every id but these": subclassed CUSTOM events now need
+        # their subclass (FreeSWITCH's rule), unsubclassed API events are gone
         check(cmd(e, "nixevent API LOG") == reply("+OK events nixed"), "ALL minus API and LOG")
-        check(cmd(e, "nixevent CUSTOM") == reply("+OK events nixed"), "nixevent CUSTOM keeps CUSTOM")
-        e.api("test_fire any::thing")
-        obj = json.loads(split(e.read_raw_frame())[1])
-        check(obj["Event-Subclass"] == "any::thing", f"{obj}")
+        e.pending.clear()
+        check(cmd(e, "event CUSTOM only::this") == reply("+OK event listener enabled json"), "add subclass")
+        e.fire("any::thing")
+        e.fire("only::this")
+        seen = []
+        while True:
+            obj = json.loads(split(e.next_event())[1])
+            seen.append((obj["Event-Name"], obj.get("Event-Subclass")))
+            if obj.get("Event-Subclass") == "only::this":
+                break
+            check(len(seen) < 100, f"only::this never arrived: {seen}")
+        check(("CUSTOM", "any::thing") not in seen and not any(n in ("API", "LOG") for n, _ in seen), f"{seen}")
     finally:
         d.stop()
 
@@ -273,12 +314,12 @@ def test_filter_replies_and_semantics():
         check(cmd(e, "filter delete pct") == reply("+OK filter deleted. [pct][]"), "delete by name")
         check(cmd(e, "event plain CUSTOM f::b") == reply("+OK event listener enabled plain"), "sub")
         for tag in ("b", "A", "xa", "a"):
-            e.api(f"test_fire f::b tag={tag}")
-        got = [split(split(e.read_raw_frame())[1])[0]["tag"] for _ in range(2)]
+            e.fire(f"f::b tag={tag}")
+        got = [split(split(e.next_event())[1])[0]["tag"] for _ in range(2)]
         check(got == ["A", "a"], f"case-insensitive positive, others filtered: {got}")
         check(cmd(e, "filter delete all") == reply("+OK filter deleted. [all][]"), "delete all")
-        e.api("test_fire f::b tag=zzz")
-        check(split(split(e.read_raw_frame())[1])[0]["tag"] == "zzz", "no filters: everything")
+        e.fire("f::b tag=zzz")
+        check(split(split(e.next_event())[1])[0]["tag"] == "zzz", "no filters: everything")
     finally:
         d.stop()
 
@@ -405,5 +446,26 @@ def test_bad_acl_is_a_config_error():
     try:
         d.wait_log(r"event_socket\.conf\.xml:\d+: apply-inbound-acl: 'example\.com' is not an IP address or CIDR")
         check("mod_event_socket" not in d.api("show modules"), "module not loaded")
+    finally:
+        d.stop()
+
+
+def test_module_reload_and_shutdown_notify_clients():
+    d = daemon()
+    try:
+        e = authed(d)
+        check(cmd(e, "event json CUSTOM r::r") == reply("+OK event listener enabled json"), "sub")
+        out = d.api("module reload mod_event_socket")
+        check("-ERR" not in out, f"reload: {out!r}")
+        notice = b"The system is being shut down.\n"
+        check(e.read_raw_frame() == b"Content-Type: text/disconnect-notice\nContent-Length: %d\n\n" % len(notice) +
+              notice, "notice at unload")
+        expect_eof(e)
+        # the reloaded module serves again
+        e = authed(d)
+        check(cmd(e, "api echo back") == api_frame("back\n"), "after reload")
+        d.stop()
+        check(e.read_raw_frame().startswith(b"Content-Type: text/disconnect-notice\n"), "notice at shutdown")
+        expect_eof(e)
     finally:
         d.stop()

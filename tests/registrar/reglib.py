@@ -72,7 +72,7 @@ def _request(step, user, n):
              "Max-Forwards: 70",
              f"From: <sip:{frm}@127.0.0.1>;tag=[pid]tag{n}",
              f"To: <sip:{to}@127.0.0.1>",
-             f"Call-ID: {step['call_id']}",
+             "Call-ID: [call_id]",
              f"CSeq: {step['cseq']} REGISTER"]
     for c in step.get("contacts", []):
         lines.append(f"Contact: {c}")
@@ -112,11 +112,14 @@ def register(d, steps, user="5000", transport="u1"):
         if "cseq" not in s:
             _cseq[0] += 1
             s["cseq"] = _cseq[0]
+    call_ids = {s["call_id"] for s in steps}
+    assert len(call_ids) == 1, "one SIPp run is one Call-ID"
     tmp = tempfile.mkdtemp(prefix="sipp-reg-")
     path = os.path.join(tmp, "register.xml")
     with open(path, "w") as f:
         f.write(scenario(steps, user))
-    p = at.sipp(path, "127.0.0.1:%d" % d.sip_port, "-t", transport, cwd=tmp, timeout=30)
+    p = at.sipp(path, "127.0.0.1:%d" % d.sip_port, "-t", transport,
+                "-cid_str", call_ids.pop().replace("%", "%%"), cwd=tmp, timeout=30)
     return responses(tmp)
 
 

@@ -38,9 +38,10 @@ static apr_status_t parse(const char *profiles, ep_config_t **cfg, aorta_conf_er
     char *path = apr_pstrcat(pool, dir, "/aorta.xml", NULL);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
-    fprintf(f, "<?xml version=\"1.0\"?>\n<document type=\"aorta/xml\">\n<section name=\"configuration\">\n"
-               "<configuration name=\"sip.conf\">\n<profiles>\n%s</profiles>\n</configuration>\n</section>\n"
-               "</document>\n",
+    fprintf(f,
+            "<?xml version=\"1.0\"?>\n<document type=\"aorta/xml\">\n<section name=\"configuration\">\n"
+            "<configuration name=\"sip.conf\">\n<profiles>\n%s</profiles>\n</configuration>\n</section>\n"
+            "</document>\n",
             profiles);
     fclose(f);
     aorta_conf_t *conf = NULL;
@@ -172,12 +173,14 @@ START_TEST(transport_change_detection)
                            &b, &errs),
                      APR_SUCCESS);
     /* identify-order is reloadable, the listeners are the same */
-    ck_assert_int_eq(ep_settings_transport_differs(&ep_config_profile(a, "p")->set, &ep_config_profile(b, "p")->set), 0);
+    ck_assert_int_eq(ep_settings_transport_differs(&ep_config_profile(a, "p")->set, &ep_config_profile(b, "p")->set),
+                     0);
     ck_assert_int_eq(parse("<profile name=\"p\"><settings><param name=\"sip-port\" value=\"5071\"/></settings>"
                            "</profile>\n",
                            &b, &errs),
                      APR_SUCCESS);
-    ck_assert_int_eq(ep_settings_transport_differs(&ep_config_profile(a, "p")->set, &ep_config_profile(b, "p")->set), 1);
+    ck_assert_int_eq(ep_settings_transport_differs(&ep_config_profile(a, "p")->set, &ep_config_profile(b, "p")->set),
+                     1);
 }
 END_TEST
 

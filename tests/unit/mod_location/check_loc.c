@@ -123,9 +123,11 @@ START_TEST(test_dial_legs)
                      "[sip_network_destination=sip:127.0.0.1:5060;transport=udp]sip/5000/sip:9000@192.168.1.20:5060");
     loc_contact_unref(c);
     /* Path wins and its commas are escaped */
-    loc_contact_t t = *mk("sip:5000@192.168.1.20:5060", -1, now, now + apr_time_from_sec(60));
+    loc_contact_t *base = mk("sip:5000@192.168.1.20:5060", -1, now, now + apr_time_from_sec(60));
+    loc_contact_t t = *base;
     t.path = "<sip:p1.example;lr>,<sip:p2.example;lr>";
     c = loc_contact_new(&t);
+    loc_contact_unref(base);
     ck_assert_str_eq(loc_dial_route_reason(c), "path");
     ck_assert_str_eq(loc_dial_leg("ep", c, NULL, pool),
                      "[sip_route=<sip:p1.example;lr>\\,<sip:p2.example;lr>]sip/ep/sip:5000@192.168.1.20:5060");
@@ -166,7 +168,7 @@ static loc_t *make_loc(const loc_store_ops_t *ops, const char *dsn, seen_t *seen
     loc_t *loc = apr_pcalloc(pool, sizeof *loc);
     loc->pool = pool;
     loc->store_ops = ops;
-    ck_assert_int_eq(apr_thread_mutex_create(&loc->sub_lock, APR_THREAD_MUTEX_DEFAULT, pool), APR_SUCCESS);
+    ck_assert_int_eq(apr_thread_rwlock_create(&loc->sub_lock, pool), APR_SUCCESS);
     ck_assert_int_eq(loc_table_create(&loc->table, pool), APR_SUCCESS);
     ck_assert_int_eq(ops->open(&loc->store, dsn, pool), APR_SUCCESS);
     loc_global = loc;
@@ -270,13 +272,15 @@ START_TEST(test_sqlite_store)
     loc_editor_t *ed;
 
     ck_assert_int_eq(loc_edit_begin("5000", &ed), APR_SUCCESS);
-    loc_contact_t t = *mk("sip:a@h", 700, now, now + apr_time_from_sec(600));
+    loc_contact_t *base = mk("sip:a@h", 700, now, now + apr_time_from_sec(600));
+    loc_contact_t t = *base;
     t.path = "<sip:p;lr>";
     t.instance = "<urn:uuid:1>";
     t.reg_id = "1";
     t.user_agent = "UA 1";
     t.cseq = 42;
     loc_edit_put(ed, &t, NULL);
+    loc_contact_unref(base);
     loc_contact_t *b = mk("sip:b@h", -1, now, now + apr_time_from_sec(600));
     loc_edit_put(ed, b, NULL);
     loc_contact_unref(b);
@@ -328,6 +332,52 @@ START_TEST(test_sqlite_store)
 }
 END_TEST
 
+/* A store whose commits fail, to check that nothing is reported done or notified. */
+static apr_status_t failing_open(loc_store_t **s, const char *dsn, apr_pool_t *p)
+{
+    *s = NULL;
+    return APR_SUCCESS;
+}
+static apr_status_t failing_load(loc_store_t *s, apr_time_t now, loc_store_row_fn fn, void *user)
+{
+    return APR_SUCCESS;
+}
+static apr_status_t failing_apply(loc_store_t *s, const loc_op_t *ops, int n)
+{
+    return AORTA_ESTORE;
+}
+static void failing_close(loc_store_t *s)
+{
+}
+static const loc_store_ops_t failing_store = {"failing", 1, failing_open, failing_load, failing_apply, failing_close};
+
+START_TEST(test_store_failure_reverts)
+{
+    seen_t seen;
+    memset(&seen, 0, sizeof seen);
+    loc_t *loc = make_loc(&failing_store, NULL, &seen);
+    apr_time_t now = apr_time_now();
+    loc_editor_t *ed;
+    ck_assert_int_eq(loc_edit_begin("5000", &ed), APR_SUCCESS);
+    loc_contact_t *a = mk("sip:a@h", -1, now, now + apr_time_from_sec(60));
+    loc_edit_put(ed, a, NULL);
+    done_st = -1;
+    done_n = -1;
+    loc_edit_commit(ed, NULL, on_done, NULL);
+    for (int i = 0; i < 500 && done_st == -1; i++)
+        apr_sleep(10000);
+    ck_assert_int_eq(done_st, AORTA_ESTORE);
+    ck_assert_int_eq(done_n, 0);   /* the bindings after the revert */
+    ck_assert_int_eq(seen.n, 0);   /* no event for a change that is not durable */
+    ck_assert_uint_eq(loc_count(), 0);
+    apr_array_header_t *cs;
+    loc_contacts_get("5000", pool, &cs);
+    ck_assert_int_eq(cs->nelts, 0);
+    loc_contact_unref(a);
+    close_loc(loc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mod_location");
@@ -340,6 +390,7 @@ int main(void)
     tcase_add_test(tc, test_dial_legs);
     tcase_add_test(tc, test_edit_memory);
     tcase_add_test(tc, test_sqlite_store);
+    tcase_add_test(tc, test_store_failure_reverts);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }
