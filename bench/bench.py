@@ -670,7 +670,7 @@ def main(argv=None):
         final.extend(mine)
         k = next((r for r in mine if r["server"] == "kamailio"), None)
         a = next((r for r in mine if r["server"] == "aorta"), None)
-        if k and a:
+        if k and a and k["ok"] and a["ok"]:
             final.append(dict({c: "" for c in COLUMNS}, run=ctx.run, mode=mode, server="aorta/kamailio",
                               scenario=sc.name, profile=sc.profile,
                               rate_per_s=ratio(a["rate_per_s"], k["rate_per_s"]),
