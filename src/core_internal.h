@@ -90,6 +90,9 @@ apr_status_t aorta_modules_load_all(const aorta_conf_t *conf);
 void aorta_modules_unload_all(void);
 /** Run configure() of every loaded module on @p conf (no side effects). */
 apr_status_t aorta_modules_configure_all(const aorta_conf_t *conf, aorta_conf_errors_t *errs, int apply);
+/** Count a task that runs module code (task.c); unload waits for the count to drop to 0. */
+void aorta_module_task_begin(aorta_module_t *mod);
+void aorta_module_task_end(aorta_module_t *mod);
 /** --check: open each module of modules.conf, run its configure() on @p conf, close it. */
 apr_status_t aorta_modules_check(const aorta_conf_t *conf, aorta_conf_errors_t *errs);
 /** Write the `show modules` table (or JSON). */

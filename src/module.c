@@ -9,6 +9,7 @@
  * generation references take a separate short lock.
  */
 #include "core_internal.h"
+#include <apr_atomic.h>
 #include <apr_dso.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
@@ -36,6 +37,7 @@ struct aorta_module {
     apr_thread_t *runtime;
     aorta_config_gen_t *gen;
     apr_time_t loaded_at;
+    apr_uint32_t tasks; /* queued or running tasks that run this module's code */
 };
 
 typedef struct iface {
@@ -99,6 +101,18 @@ void *aorta_module_get_data(const aorta_module_t *mod)
 int aorta_module_running(const aorta_module_t *mod)
 {
     return __atomic_load_n(&mod->running, __ATOMIC_ACQUIRE);
+}
+
+void aorta_module_task_begin(aorta_module_t *mod)
+{
+    if (mod)
+        apr_atomic_inc32(&mod->tasks);
+}
+
+void aorta_module_task_end(aorta_module_t *mod)
+{
+    if (mod)
+        apr_atomic_dec32(&mod->tasks);
 }
 
 /* ---- configuration generations -------------------------------------------------------- */
@@ -461,6 +475,13 @@ static apr_status_t module_unload_locked(const char *name, aorta_stream_t *why)
     }
     if (mod->def->shutdown)
         mod->def->shutdown(mod);
+    /* tasks queued with aorta_task_push_owned() still hold code of the shared object */
+    for (int waited = 0; apr_atomic_read32(&mod->tasks) > 0; waited++) {
+        if (waited == 5000)
+            aorta_log(AORTA_LOG_WARNING, "unloading %s: waiting for %u of its tasks", name,
+                      apr_atomic_read32(&mod->tasks));
+        apr_sleep(1000);
+    }
     module_forget_links(mod);
     for (int i = 0; i < mods.loaded->nelts; i++) {
         if (APR_ARRAY_IDX(mods.loaded, i, aorta_module_t *) == mod) {

@@ -28,6 +28,7 @@
 typedef struct task {
     aorta_task_fn fn;
     void *arg;
+    aorta_module_t *owner; /* module whose code fn is, or NULL */
     struct task *next;
 } task_t;
 
@@ -70,6 +71,7 @@ static task_t *task_new(aorta_task_fn fn, void *arg)
         aorta_pool_abort(APR_ENOMEM);
     t->fn = fn;
     t->arg = arg;
+    t->owner = NULL;
     t->next = NULL;
     return t;
 }
@@ -97,6 +99,7 @@ static void *APR_THREAD_FUNC worker_main(apr_thread_t *thread, void *data)
         apr_thread_mutex_unlock(w->lock);
 
         t->fn(t->arg);
+        aorta_module_task_end(t->owner); /* after fn returned: no module code on the stack */
         free(t);
         apr_pool_clear(scratch);
 
@@ -165,15 +168,20 @@ static unsigned shard_of(const char *key, apr_size_t klen)
     return h % SHARDS;
 }
 
-apr_status_t aorta_workers_push(aorta_workers_t *w, const char *key, apr_size_t klen, aorta_task_fn fn, void *arg)
+static apr_status_t workers_push_owned(aorta_workers_t *w, aorta_module_t *owner, const char *key, apr_size_t klen,
+                                       aorta_task_fn fn, void *arg)
 {
     if (!w)
         return AORTA_ESHUTDOWN;
     task_t *t = task_new(fn, arg);
+    t->owner = owner;
+    aorta_module_task_begin(owner);
     if (!key) {
         apr_status_t st = workers_enqueue(w, t);
-        if (st != APR_SUCCESS)
+        if (st != APR_SUCCESS) {
+            aorta_module_task_end(owner);
             free(t);
+        }
         return st;
     }
     shard_t *sh = &w->shards[shard_of(key, klen)];
@@ -211,12 +219,18 @@ apr_status_t aorta_workers_push(aorta_workers_t *w, const char *key, apr_size_t 
         apr_thread_mutex_unlock(sh->lock);
         for (task_t *x = s->head; x;) {
             task_t *n = x->next;
+            aorta_module_task_end(x->owner);
             free(x);
             x = n;
         }
         free(s);
     }
     return st;
+}
+
+apr_status_t aorta_workers_push(aorta_workers_t *w, const char *key, apr_size_t klen, aorta_task_fn fn, void *arg)
+{
+    return workers_push_owned(w, NULL, key, klen, fn, arg);
 }
 
 static void serializer_run(void *arg)
@@ -247,6 +261,7 @@ static void serializer_run(void *arg)
             s->tail = NULL;
         apr_thread_mutex_unlock(sh->lock);
         t->fn(t->arg);
+        aorta_module_task_end(t->owner);
         free(t);
         if (worker_scratch)
             apr_pool_clear(worker_scratch);
@@ -308,6 +323,17 @@ apr_status_t aorta_task_push(aorta_task_fn fn, void *arg)
 apr_status_t aorta_task_push_keyed(const char *key, apr_size_t klen, aorta_task_fn fn, void *arg)
 {
     return aorta_workers_push(core_workers, key, klen, fn, arg);
+}
+
+apr_status_t aorta_task_push_owned(aorta_module_t *owner, aorta_task_fn fn, void *arg)
+{
+    return workers_push_owned(core_workers, owner, NULL, 0, fn, arg);
+}
+
+apr_status_t aorta_task_push_keyed_owned(aorta_module_t *owner, const char *key, apr_size_t klen, aorta_task_fn fn,
+                                         void *arg)
+{
+    return workers_push_owned(core_workers, owner, key, klen, fn, arg);
 }
 
 apr_pool_t *aorta_task_scratch(void)

@@ -101,7 +101,7 @@ apr_status_t esl_bgapi_start(esl_server_t *srv, const char *cmdline, const char 
     pthread_mutex_lock(&srv->lock);
     srv->jobs++;
     pthread_mutex_unlock(&srv->lock);
-    if ((st = aorta_task_push(esl_job_run, job)) != APR_SUCCESS) {
+    if ((st = aorta_task_push_owned(srv->mod, esl_job_run, job)) != APR_SUCCESS) {
         apr_pool_destroy(pool);
         pthread_mutex_lock(&srv->lock);
         if (--srv->jobs == 0)

@@ -72,6 +72,7 @@ static void *APR_THREAD_FUNC expire_main(apr_thread_t *thr, void *data)
             break;
         apr_thread_mutex_unlock(loc->expire_lock);
         loc_expire_sweep(loc, apr_time_now());
+        loc_qualify_tick(loc, apr_time_now());
         apr_thread_mutex_lock(loc->expire_lock);
     }
     apr_thread_mutex_unlock(loc->expire_lock);

@@ -150,6 +150,7 @@ typedef struct loc {
     apr_thread_mutex_t *expire_lock;
     apr_thread_cond_t *expire_cond;
     volatile int stopping;
+    apr_hash_t *qualify_next;     /**< AOR name -> apr_time_t of its next qualify (expiry thread only) */
 } loc_t;
 
 extern loc_t *loc_global;
@@ -185,6 +186,13 @@ int loc_expire_remaining(const loc_contact_t *c, apr_time_t now);
 int loc_expire_sweep(loc_t *loc, apr_time_t now);
 apr_status_t loc_expire_start(loc_t *loc);
 void loc_expire_stop(loc_t *loc);
+
+/* ---- qualify (loc_qualify.c) --------------------------------------------------------- */
+
+/** Send OPTIONS to the contacts of AORs whose qualify-frequency has come (expiry thread). */
+void loc_qualify_tick(loc_t *loc, apr_time_t now);
+/** Wait (bounded) for qualify requests still in flight. */
+void loc_qualify_drain(void);
 
 /* ---- dial strings (loc_dial.c) ------------------------------------------------------- */
 

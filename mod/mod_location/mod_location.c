@@ -143,6 +143,7 @@ static void location_shutdown(aorta_module_t *mod)
     if (!loc)
         return;
     loc_expire_stop(loc);
+    loc_qualify_drain();
     loc_persist_stop(loc->persist);
     loc->store_ops->close(loc->store);
     loc_table_destroy(loc->table);

@@ -19,7 +19,7 @@ import aorta_test as at
 MODULES = ["mod_location", "mod_endpoints", "mod_registrar", "mod_event_socket"]
 
 
-def sip_conf(endpoints, aors, registrar=None, location=None, auths=""):
+def sip_conf(endpoints, aors, registrar=None, location=None, auths="", settings=None):
     """A sip.conf with one profile 'internal'. endpoints/aors: XML fragments.
     registrar/location: dicts of params."""
     reg = {"realm": "$${domain}", "min-expires": "60", "max-expires": "7200", "default-expires": "3600"}
@@ -29,7 +29,7 @@ def sip_conf(endpoints, aors, registrar=None, location=None, auths=""):
     p = lambda d: "".join(f'<param name="{k}" value="{v}"/>' for k, v in d.items())
     return f"""<configuration name="sip.conf"><profiles><profile name="internal">
 <settings><param name="sip-ip" value="$${{local_ip}}"/><param name="sip-port" value="$${{sip_port}}"/>
-<param name="transports" value="udp,tcp"/></settings>
+<param name="transports" value="udp,tcp"/>{p(settings or {})}</settings>
 <registrar>{p(reg)}</registrar>
 <location>{p(loc)}</location>
 <endpoints>{endpoints}</endpoints>
@@ -226,9 +226,9 @@ class Events:
 
     SUBCLASSES = "registrar::register registrar::unregister registrar::expire registrar::register_failure"
 
-    def __init__(self, d):
+    def __init__(self, d, extra=""):
         self.esl = at.Esl(d.esl_port, d.esl_password)
-        hdrs, _ = self.esl.command("event plain CUSTOM " + self.SUBCLASSES)
+        hdrs, _ = self.esl.command("event plain CUSTOM " + self.SUBCLASSES + (" " + extra if extra else ""))
         at.check(hdrs.get("Reply-Text", "").startswith("+OK"), f"event subscribe: {hdrs}")
         self.q = queue.Queue()
         self.all = []

@@ -37,6 +37,14 @@ AORTA_DECLARE(void) aorta_workers_stats(aorta_workers_t *w, int *threads, apr_si
 /** Push to the core's pool (created at start-up with core.conf worker-threads). */
 AORTA_DECLARE(apr_status_t) aorta_task_push(aorta_task_fn fn, void *arg);
 AORTA_DECLARE(apr_status_t) aorta_task_push_keyed(const char *key, apr_size_t klen, aorta_task_fn fn, void *arg);
+/**
+ * As aorta_task_push(), for a task that runs code of module @p owner: unloading that module
+ * waits (after its shutdown()) until every such task has returned, so the shared object is
+ * never closed under a running or queued task.
+ */
+AORTA_DECLARE(apr_status_t) aorta_task_push_owned(aorta_module_t *owner, aorta_task_fn fn, void *arg);
+AORTA_DECLARE(apr_status_t) aorta_task_push_keyed_owned(aorta_module_t *owner, const char *key, apr_size_t klen,
+                                                        aorta_task_fn fn, void *arg);
 /** The calling worker's scratch pool (cleared after the current task), or NULL off-pool. */
 AORTA_DECLARE(apr_pool_t *) aorta_task_scratch(void);
 
