@@ -81,7 +81,7 @@ SCENARIOS = [
 
 COLUMNS = ["run", "mode", "server", "version", "scenario", "profile", "calls", "ok", "failed", "transactions",
            "retransmissions", "elapsed_s", "rate_per_s", "cpu_ms", "cpu_ms_per_1000", "contacts", "idle_pss_kb",
-           "pss_kb", "bytes_per_contact", "settled_pss_kb", "startup_s", "note"]
+           "pss_kb", "bytes_per_contact", "settled_pss_kb", "startup_s", "stop_s", "note"]
 
 
 def log(msg):
@@ -226,18 +226,23 @@ def sip_probe(port, timeout):
         s.close()
 
 
-def stop_pid(proc, timeout=15):
-    """SIGTERM the process we started; SIGKILL it and any child left behind after timeout."""
+def stop_pid(proc, timeout=60):
+    """SIGTERM the process we started; SIGKILL it and any child left behind after timeout.
+    Returns the seconds it took to exit, or a note when it had to be killed."""
     if proc.poll() is not None:
-        return
+        return ""
     tree = proc_tree(proc.pid)
+    t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
+    took = ""
     try:
         proc.wait(timeout)
+        took = round(time.monotonic() - t0, 2)
     except subprocess.TimeoutExpired:
-        log(f"pid {proc.pid} ignored SIGTERM for {timeout}s: SIGKILL")
+        log(f"pid {proc.pid} still running {timeout}s after SIGTERM: SIGKILL")
         proc.kill()
         proc.wait()
+        took = f"killed after {timeout} s"
     for p in tree[1:]:  # Kamailio's children normally exit with their parent
         try:
             os.kill(p, 0)
@@ -247,6 +252,7 @@ def stop_pid(proc, timeout=15):
             os.kill(p, signal.SIGKILL)
         except OSError:
             pass
+    return took
 
 
 def log_tail(path, n=3):
@@ -277,6 +283,18 @@ def write_users(path, n):
 
 class NotAvailable(Exception):
     pass
+
+
+def describe_exit(rc):
+    """None while running; else how the process ended ("crashed with SIGSEGV", "exited with 1")."""
+    if rc is None:
+        return None
+    if rc < 0:
+        try:
+            return f"crashed with {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"was killed by signal {-rc}"
+    return f"exited with status {rc}"
 
 
 class Kamailio:
@@ -355,10 +373,15 @@ class Kamailio:
     def pid(self):
         return self.proc.pid
 
+    def exit_reason(self):
+        return describe_exit(self.proc.poll())
+
     def stop(self):
-        if self.proc:
-            stop_pid(self.proc)
-            self._log.close()
+        if not self.proc:
+            return ""
+        took = stop_pid(self.proc)
+        self._log.close()
+        return took
 
 
 class Aorta:
@@ -433,6 +456,7 @@ class Aorta:
                                    tmp=tempfile.mkdtemp(prefix="aorta-", dir=self.workdir))
         self.d.write_conf("autoload_configs/sip.conf.xml", self.sip_conf(self.d.sip_port, self.d.data_dir))
         self.port = self.d.sip_port
+        self.log_path = self.d.log_path
         t0 = time.monotonic()
         try:
             self.d.start(wait=False)
@@ -445,19 +469,22 @@ class Aorta:
             self.stop()
             raise NotAvailable(f"aorta does not answer SIP on udp:{self.port}: {log_tail(self.d.log_path, 3)}")
         self.startup_s = time.monotonic() - t0
-        self.log_path = self.d.log_path
         return self
 
     @property
     def pid(self):
         return self.d.proc.pid
 
+    def exit_reason(self):
+        return describe_exit(self.d.proc.poll())
+
     def stop(self):
-        if self.d and self.d.proc:
-            try:
-                self.d.stop(timeout=30)
-            except Exception as e:
-                log(f"aorta stop: {e}")
+        if not (self.d and self.d.proc):
+            return ""
+        # by the PID the harness started, as Daemon.stop() would, but timed
+        took = stop_pid(self.d.proc)
+        self.d.stop()  # closes the console pipe and the log
+        return took
 
 
 SERVERS = {"kamailio": Kamailio, "aorta": Aorta}
@@ -484,9 +511,32 @@ def run_sipp(ctx, sc, server, calls):
             "-m", str(calls), "-l", str(ctx.args.inflight), "-r", str(ctx.args.rate), "-rp", "1000",
             "-cid_str", "bench-%u@%s", "-i", "127.0.0.1", "-p", str(free_port()), "-nostdin", "-default_behaviors", "abortunexp", "-recv_timeout", "5000",
             "-timeout", f"{limit}s", "-trace_stat", "-stf", stat, "-fd", "1", "-trace_err"]
-    p = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=limit + 30)
+    out_path = os.path.join(cwd, "sipp.out")
+    with open(out_path, "wb") as out:
+        p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + limit + 30
+        died = None
+        while True:
+            try:
+                p.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            # a server that dies mid-run would leave SIPp waiting for its timeouts: stop SIPp now
+            died = server.exit_reason()
+            if died or time.monotonic() > deadline:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                break
+    if died:
+        raise NotAvailable(f"{server.name} {died} during the scenario (log: {log_tail(server.log_path, 2)})")
     if not os.path.exists(stat):
-        raise NotAvailable(f"sipp failed (exit {p.returncode}): {p.stdout.decode(errors='replace')[-300:]}")
+        with open(out_path, errors="replace") as f:
+            raise NotAvailable(f"sipp failed (exit {p.returncode}): {f.read()[-300:]}")
     st = _sipp_stats(stat)
     st["error"] = ""
     for f in sorted(os.listdir(cwd)):
@@ -494,8 +544,12 @@ def run_sipp(ctx, sc, server, calls):
             with open(os.path.join(cwd, f), errors="replace") as fh:
                 text = fh.read(4096)
             # "The following events occurred:" then "<date> <time> <epoch>: <event>" entries
-            m = re.search(r"\d+\.\d+: (.*?)(?:\d{4}-\d\d-\d\d\t|\n\n|$)", text, re.S)
-            st["error"] = " ".join((m.group(1) if m else text).split())[:160]
+            m = re.search(r"while expecting '(\d+)'.*?received '(?:SIP/2\.0 )?([^\r\n]*)", text, re.S)
+            if m:
+                st["error"] = f"first: expected {m.group(1)}, received {m.group(2).strip()}"
+            else:
+                m = re.search(r"\d+\.\d+: (.*?)(?:\d{4}-\d\d-\d\d\t|\n\n|$)", text, re.S)
+                st["error"] = " ".join((m.group(1) if m else text).split())[:160]
     return st
 
 
@@ -517,9 +571,9 @@ def runner_sipp(ctx, sc, server, base):
         row["note"] = f"not available: no REGISTER succeeded ({st['error'] or 'no SIPp error logged'})"
     if st["failed"] and st["ok"]:
         row["note"] = f"{st['failed']} failed: {st['error']}"
+    row["pss_kb"] = pss = tree_pss_kb(server.pid)  # after every scenario: shows growth from churn too
     if sc.memory and st["ok"]:
-        pss = tree_pss_kb(server.pid)
-        row.update(contacts=st["ok"], pss_kb=pss)
+        row["contacts"] = st["ok"]
         used = pss
         if ctx.args.settle > 0:
             log(f"{server.name}: waiting {ctx.args.settle}s for finished transactions to expire before PSS")
@@ -653,6 +707,10 @@ def main(argv=None):
                 base.update(idle_pss_kb=tree_pss_kb(srv.pid), startup_s=round(srv.startup_s, 2))
                 for sc in scs:
                     log(f"{sname}: {sc.name} ({sc.desc})")
+                    gone = srv.exit_reason()
+                    if gone:
+                        rows.append(dict(base, scenario=sc.name, note=f"not available: {sname} {gone} earlier"))
+                        continue
                     try:
                         row = RUNNERS[sc.kind](ctx, sc, srv, dict(base, scenario=sc.name))
                     except (NotAvailable, subprocess.TimeoutExpired) as e:
@@ -661,7 +719,10 @@ def main(argv=None):
                     log(f"{sname}: {sc.name}: ok {row['ok']} failed {row['failed']} rate {row['rate_per_s']}/s "
                         f"cpu/1000 {row['cpu_ms_per_1000']} ms bytes/contact {row['bytes_per_contact']} {row['note']}")
             finally:
-                srv.stop()
+                took = srv.stop()
+                for r in rows:
+                    if r["server"] == sname and r["profile"] == prof:
+                        r["stop_s"] = took
 
     # aorta / Kamailio, scenario by scenario
     final = []
@@ -680,6 +741,13 @@ def main(argv=None):
 
     os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
     new = not os.path.exists(args.csv) or os.path.getsize(args.csv) == 0
+    if not new:
+        with open(args.csv, newline="") as f:
+            if next(csv.reader(f), None) != COLUMNS:  # written by an older bench.py: keep it aside
+                old = f"{args.csv}.{int(time.time())}.old"
+                os.rename(args.csv, old)
+                log(f"{args.csv} had other columns: moved to {old}")
+                new = True
     with open(args.csv, "a", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         if new:

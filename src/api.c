@@ -57,9 +57,17 @@ void aorta_api_shutdown(void)
     if (!api.commands)
         return;
     apr_thread_rwlock_wrlock(api.lock);
+    /* collect first: the hash reads its keys (inside the entries) while clearing */
+    unsigned n = apr_hash_count(api.commands), i = 0;
+    api_entry_t **all = malloc((n ? n : 1) * sizeof *all);
+    if (!all)
+        aorta_pool_abort(APR_ENOMEM);
     for (apr_hash_index_t *hi = apr_hash_first(NULL, api.commands); hi; hi = apr_hash_next(hi))
-        api_entry_free(apr_hash_this_val(hi));
+        all[i++] = apr_hash_this_val(hi);
     apr_hash_clear(api.commands);
+    for (i = 0; i < n; i++)
+        api_entry_free(all[i]);
+    free(all);
     while (api.owners) {
         api_owner_t *o = api.owners;
         api.owners = o->next;

@@ -56,6 +56,9 @@ static struct {
     const char *mod_dir;
     apr_thread_mutex_t *lock;     /* loader operations, module list, interfaces */
     apr_thread_mutex_t *gen_lock; /* generation references */
+    apr_thread_mutex_t *iface_lock; /* interfaces and dependency records: never held while
+                                     * calling into a module, so module threads may look up
+                                     * interfaces while the loader runs their shutdown() */
     apr_array_header_t *loaded;   /* aorta_module_t *, in load order */
     apr_array_header_t *ifaces;   /* iface_t */
     apr_array_header_t *deps;     /* dependency_t */
@@ -69,6 +72,8 @@ apr_status_t aorta_modules_init(apr_pool_t *pool, const char *mod_dir)
     if ((st = apr_thread_mutex_create(&mods.lock, APR_THREAD_MUTEX_NESTED, pool)) != APR_SUCCESS)
         return st;
     if ((st = apr_thread_mutex_create(&mods.gen_lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS)
+        return st;
+    if ((st = apr_thread_mutex_create(&mods.iface_lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS)
         return st;
     mods.loaded = apr_array_make(pool, 8, sizeof(aorta_module_t *));
     mods.ifaces = apr_array_make(pool, 8, sizeof(iface_t));
@@ -171,7 +176,7 @@ static void gen_install(aorta_module_t *mod, aorta_config_gen_t *g)
 apr_status_t aorta_interface_publish(aorta_module_t *owner, const char *name, const void *table)
 {
     apr_status_t st = APR_SUCCESS;
-    apr_thread_mutex_lock(mods.lock);
+    apr_thread_mutex_lock(mods.iface_lock);
     for (int i = 0; i < mods.ifaces->nelts; i++) {
         iface_t *it = &APR_ARRAY_IDX(mods.ifaces, i, iface_t);
         if (strcmp(it->name, name) == 0) {
@@ -186,27 +191,27 @@ apr_status_t aorta_interface_publish(aorta_module_t *owner, const char *name, co
     it->table = table;
     it->owner = owner;
 done:
-    apr_thread_mutex_unlock(mods.lock);
+    apr_thread_mutex_unlock(mods.iface_lock);
     return st;
 }
 
 const void *aorta_interface_get(const char *name)
 {
     const void *table = NULL;
-    apr_thread_mutex_lock(mods.lock);
+    apr_thread_mutex_lock(mods.iface_lock);
     for (int i = 0; i < mods.ifaces->nelts; i++) {
         iface_t *it = &APR_ARRAY_IDX(mods.ifaces, i, iface_t);
         if (strcmp(it->name, name) == 0)
             table = it->table;
     }
-    apr_thread_mutex_unlock(mods.lock);
+    apr_thread_mutex_unlock(mods.iface_lock);
     return table;
 }
 
 apr_status_t aorta_interface_require(aorta_module_t *mod, const char *name, const void **table)
 {
     apr_status_t st = AORTA_EDEPEND;
-    apr_thread_mutex_lock(mods.lock);
+    apr_thread_mutex_lock(mods.iface_lock);
     for (int i = 0; i < mods.ifaces->nelts; i++) {
         iface_t *it = &APR_ARRAY_IDX(mods.ifaces, i, iface_t);
         if (strcmp(it->name, name) == 0) {
@@ -219,7 +224,7 @@ apr_status_t aorta_interface_require(aorta_module_t *mod, const char *name, cons
             st = APR_SUCCESS;
         }
     }
-    apr_thread_mutex_unlock(mods.lock);
+    apr_thread_mutex_unlock(mods.iface_lock);
     if (st != APR_SUCCESS) {
         *table = NULL;
         aorta_log(AORTA_LOG_ERR, "%s needs interface \"%s\", which no loaded module publishes (is its module loaded "
@@ -229,9 +234,10 @@ apr_status_t aorta_interface_require(aorta_module_t *mod, const char *name, cons
     return st;
 }
 
-/* Drop interfaces and dependency records of @p mod. Under mods.lock. */
+/* Drop interfaces and dependency records of @p mod. */
 static void module_forget_links(aorta_module_t *mod)
 {
+    apr_thread_mutex_lock(mods.iface_lock);
     int j = 0;
     for (int i = 0; i < mods.ifaces->nelts; i++) {
         iface_t it = APR_ARRAY_IDX(mods.ifaces, i, iface_t);
@@ -246,6 +252,7 @@ static void module_forget_links(aorta_module_t *mod)
             APR_ARRAY_IDX(mods.deps, j++, dependency_t) = d;
     }
     mods.deps->nelts = j;
+    apr_thread_mutex_unlock(mods.iface_lock);
 }
 
 /* ---- loading -------------------------------------------------------------------------- */
@@ -459,13 +466,16 @@ static apr_status_t module_unload_locked(const char *name, aorta_stream_t *why)
             }
         }
     }
+    apr_thread_mutex_lock(mods.iface_lock);
     for (int i = 0; i < mods.deps->nelts; i++) {
         dependency_t *d = &APR_ARRAY_IDX(mods.deps, i, dependency_t);
         if (d->provider == mod) {
             aorta_stream_printf(why, "%s is used by %s: unload that first", name, d->user->name);
+            apr_thread_mutex_unlock(mods.iface_lock);
             return AORTA_EINUSE;
         }
     }
+    apr_thread_mutex_unlock(mods.iface_lock);
 
     aorta_api_unregister_owner(mod);
     __atomic_store_n(&mod->running, 0, __ATOMIC_RELEASE);
@@ -599,6 +609,7 @@ void aorta_modules_unload_all(void)
         /* reverse order satisfies dependencies; records of interface users die with them */
         if (module_unload_locked(last->name, why) != APR_SUCCESS) {
             aorta_log(AORTA_LOG_WARNING, "unloading %s: %s; forcing", last->name, aorta_stream_data(why, NULL));
+            apr_thread_mutex_lock(mods.iface_lock);
             int j = 0;
             for (int i = 0; i < mods.deps->nelts; i++) {
                 dependency_t d = APR_ARRAY_IDX(mods.deps, i, dependency_t);
@@ -606,6 +617,7 @@ void aorta_modules_unload_all(void)
                     APR_ARRAY_IDX(mods.deps, j++, dependency_t) = d;
             }
             mods.deps->nelts = j;
+            apr_thread_mutex_unlock(mods.iface_lock);
             module_unload_locked(last->name, why);
         }
     }

@@ -12,6 +12,13 @@
  * Lifetimes: an ep_request_t and everything it points to (its pool, its private copy of the
  * parsed message, its endpoint) stay valid until its final reply has been sent: inside the
  * handler by default, or — after ep->hold(req) — until the final ep->reply() from any thread.
+ * After a hold, only one thread at a time may allocate from req->pool.
+ *
+ * ACK, and a CANCEL (which the transaction layer has already answered 200, and its INVITE
+ * 487), also reach their method services; reply() on them sends nothing and only completes
+ * them. Identifiers, services and the challenger run while mod_endpoints holds its registry
+ * for reading: they must not call method_register, identifier_register, challenger_set,
+ * option_tag_register or unregister_owner.
  */
 #ifndef EP_API_H
 #define EP_API_H
@@ -102,7 +109,11 @@ typedef struct ep_api {
 
     /** Handle @p method ("REGISTER", "INVITE"...) for @p owner; AORTA_EEXIST if taken. */
     apr_status_t (*method_register)(aorta_module_t *owner, const char *method, ep_method_fn fn, void *user);
-    /** Remove all services and identifiers and the challenger of @p owner. */
+    /**
+     * Remove all services and identifiers and the challenger of @p owner (and its option tags),
+     * and cancel the callbacks of its pending request_send_owned() requests. Returns when no
+     * worker is inside any of them any more.
+     */
     void (*unregister_owner)(aorta_module_t *owner);
     /** Add an identifier; names listed in identify-order run in that order, others after, in registration order. */
     apr_status_t (*identifier_register)(aorta_module_t *owner, const char *name, ep_identify_fn fn, void *user);
@@ -132,6 +143,7 @@ typedef struct ep_api {
     /**
      * Send @p out; @p fn gets the final status on a worker. APR_SUCCESS means @p fn will be
      * called exactly once; an error (unknown endpoint, bad URI, shutting down) means it will not.
+     * The caller must stay loaded until then: use request_send_owned() if it may unload first.
      */
     apr_status_t (*request_send)(const ep_outgoing_t *out, ep_response_fn fn, void *user);
     /** Announce an option tag (e.g. "path") in Supported of OPTIONS answers; removed with the owner. */
@@ -142,6 +154,13 @@ typedef struct ep_api {
      * the request (no generation reference to manage). NULL if there is none.
      */
     const ep_endpoint_t *(*request_endpoint_find)(const ep_request_t *req, const char *name);
+    /**
+     * As request_send(), on behalf of module @p owner: unregister_owner(@p owner) cancels the
+     * callbacks of its requests still pending (they are then never called) and returns when
+     * none of them is running, so a module may unload before its requests finish.
+     */
+    apr_status_t (*request_send_owned)(aorta_module_t *owner, const ep_outgoing_t *out, ep_response_fn fn,
+                                       void *user);
 } ep_api_t;
 
 #endif

@@ -189,7 +189,10 @@ typedef struct ep_profile {
     volatile apr_uint32_t accepting;
     volatile apr_uint32_t unidentified;
     volatile apr_uint32_t rejected; /* refused before a worker (shutdown, queue full) */
-    volatile apr_uint32_t outgoing;
+    volatile apr_uint32_t outgoing; /* requests sent whose callback has not run yet */
+    struct ep_out *pending;         /* root thread only: transactions still open */
+    apr_pool_t *pool_cache[256];    /* root thread only: cleared request pools */
+    int pool_cache_n;
 
     /* unidentified sources: small bounded table under its own lock (not the hot path) */
     apr_thread_mutex_t *src_lock;
@@ -247,6 +250,8 @@ int ep_pipeline_incoming(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
 /** Root thread: send the stored final reply and free the request. */
 void ep_pipeline_send_final(ep_profile_t *p, ep_request_t *req);
 void ep_pipeline_send_provisional(ep_profile_t *p, ep_request_t *req, ep_reply_rec_t *rec);
+/** Root thread, at stop: destroy the cached request pools. */
+void ep_pipeline_pools_free(ep_profile_t *p);
 /** Copy a reply into one malloc'd block; NULL on out-of-memory. */
 ep_reply_rec_t *ep_reply_rec_make(int status, const char *phrase, const char *headers, const char *content_type,
                                   const char *body);
@@ -280,7 +285,12 @@ apr_size_t ep_dialogs_count(ep_dialogs_t *d);
 /* ---- outgoing requests (ep_outgoing.c) ------------------------------------------------ */
 
 apr_status_t ep_request_send(const ep_outgoing_t *o, ep_response_fn fn, void *user);
+apr_status_t ep_request_send_owned(aorta_module_t *owner, const ep_outgoing_t *o, ep_response_fn fn, void *user);
+/** Never call the callbacks of @p owner's pending requests; wait until none is running. */
+void ep_outgoing_cancel_owner(struct ep_mod *m, aorta_module_t *owner);
 void ep_outgoing_start(ep_profile_t *p, struct ep_out *out); /* root thread */
+/** Root thread, at stop: finish every open outgoing transaction with 503 before nta goes. */
+void ep_outgoing_abort_all(ep_profile_t *p);
 
 /* ---- API commands (ep_show.c) --------------------------------------------------------- */
 
@@ -297,6 +307,10 @@ typedef struct ep_mod {
     ep_dialogs_t *dialogs;
     apr_array_header_t *profiles; /* ep_profile_t*, fixed after load */
     volatile apr_uint32_t unidentified_total;
+    /* every outgoing request from request_send() until its callback has returned */
+    apr_thread_mutex_t *out_lock;
+    apr_thread_cond_t *out_cond;
+    struct ep_out *live;
 } ep_mod_t;
 
 /** The loaded module (API commands and the interface table have no other way to reach it). */

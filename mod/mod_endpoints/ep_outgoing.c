@@ -7,7 +7,9 @@
  * posts the request to the endpoint's profile thread. There, and only there, a leg and a
  * client transaction are created; the final response (or nta's 408 on timeout) is copied
  * with msg_dup, the transaction and leg destroyed, and the caller's callback runs on a core
- * worker with that copy. Next hop, first match wins: destination (e.g. a NAT'd source
+ * worker with that copy (a task owned by mod_endpoints, so the module is not unloaded under
+ * it). request_send_owned() ties a request to its caller's module: unregister_owner() then
+ * cancels its callback. Next hop, first match wins: destination (e.g. a NAT'd source
  * address) > the endpoint's outbound-proxy > the route set's first ;lr hop > the URI (with
  * the endpoint's transport added when the URI names none).
  */
@@ -20,44 +22,89 @@
 
 typedef struct ep_out {
     apr_pool_t *pool;
+    ep_mod_t *mod;
     ep_profile_t *profile;
+    aorta_module_t *owner; /* request_send_owned(); NULL: request_send() */
+    /* under mod->out_lock */
+    int cancelled, running;
+    struct ep_out *live_next, **live_prevp;
     const char *method, *uri, *route, *next_hop, *from, *to, *headers, *content_type, *body, *user_agent;
     ep_response_fn fn;
     void *user;
     /* root thread only */
     nta_leg_t *leg;
     nta_outgoing_t *orq;
+    struct ep_out *next, **prevp; /* in profile->pending while the transaction is open */
     /* result, handed to the worker */
     int status;
     const char *phrase;
     msg_t *resp;
 } ep_out_t;
 
+static void out_unlink_live(ep_out_t *out)
+{
+    *out->live_prevp = out->live_next;
+    if (out->live_next)
+        out->live_next->live_prevp = out->live_prevp;
+}
+
 static void outgoing_deliver(void *arg)
 {
     ep_out_t *out = arg;
-    out->fn(out->status, out->phrase, out->resp ? sip_object(out->resp) : NULL, out->user);
+    ep_mod_t *m = out->mod;
+    ep_profile_t *p = out->profile;
+    apr_thread_mutex_lock(m->out_lock);
+    int cancelled = out->cancelled;
+    out->running = !cancelled;
+    apr_thread_mutex_unlock(m->out_lock);
+    if (!cancelled)
+        out->fn(out->status, out->phrase, out->resp ? sip_object(out->resp) : NULL, out->user);
+    apr_thread_mutex_lock(m->out_lock);
+    out_unlink_live(out);
+    apr_thread_cond_broadcast(m->out_cond);
+    apr_thread_mutex_unlock(m->out_lock);
     if (out->resp)
         msg_destroy(out->resp);
-    apr_atomic_dec32(&out->profile->outgoing);
     apr_pool_destroy(out->pool);
+    apr_atomic_dec32(&p->outgoing);
+}
+
+void ep_outgoing_cancel_owner(ep_mod_t *m, aorta_module_t *owner)
+{
+    apr_thread_mutex_lock(m->out_lock);
+    for (ep_out_t *o = m->live; o; o = o->live_next)
+        if (o->owner == owner)
+            o->cancelled = 1;
+    for (;;) {
+        int busy = 0;
+        for (ep_out_t *o = m->live; o && !busy; o = o->live_next)
+            busy = o->owner == owner && o->running;
+        if (!busy)
+            break;
+        apr_thread_cond_wait(m->out_cond, m->out_lock);
+    }
+    apr_thread_mutex_unlock(m->out_lock);
 }
 
 /* Root thread: give the result to a worker. */
 static void outgoing_finish(ep_out_t *out, int status, const char *phrase)
 {
+    if (out->prevp) {
+        *out->prevp = out->next;
+        if (out->next)
+            out->next->prevp = out->prevp;
+        out->prevp = NULL;
+    }
     out->status = status;
     out->phrase = apr_pstrdup(out->pool, phrase ? phrase : "");
     if (out->orq)
         nta_outgoing_destroy(out->orq), out->orq = NULL;
     if (out->leg)
         nta_leg_destroy(out->leg), out->leg = NULL;
-    if (aorta_task_push(outgoing_deliver, out) != APR_SUCCESS) {
-        /* shutting down: nobody will run the callback any more */
-        if (out->resp)
-            msg_destroy(out->resp);
-        apr_atomic_dec32(&out->profile->outgoing);
-        apr_pool_destroy(out->pool);
+    /* owned by mod_endpoints: unloading it waits for the task, whose code is ours */
+    if (aorta_task_push_owned(out->mod->mod, outgoing_deliver, out) != APR_SUCCESS) {
+        /* the pool is draining: run it here rather than lose the callback */
+        outgoing_deliver(out);
     }
 }
 
@@ -102,7 +149,19 @@ void ep_outgoing_start(ep_profile_t *p, ep_out_t *out)
     if (!out->orq) {
         aorta_log(AORTA_LOG_WARNING, "profile %s: cannot send %s to %s\n", p->name, out->method, out->uri);
         outgoing_finish(out, 503, "Cannot Send Request");
+        return;
     }
+    out->next = p->pending;
+    if (out->next)
+        out->next->prevp = &out->next;
+    out->prevp = &p->pending;
+    p->pending = out;
+}
+
+void ep_outgoing_abort_all(ep_profile_t *p)
+{
+    while (p->pending)
+        outgoing_finish(p->pending, 503, "Shutting Down");
 }
 
 static const char *opt(apr_pool_t *pool, const char *s)
@@ -111,6 +170,11 @@ static const char *opt(apr_pool_t *pool, const char *s)
 }
 
 apr_status_t ep_request_send(const ep_outgoing_t *o, ep_response_fn fn, void *user)
+{
+    return ep_request_send_owned(NULL, o, fn, user);
+}
+
+apr_status_t ep_request_send_owned(aorta_module_t *owner, const ep_outgoing_t *o, ep_response_fn fn, void *user)
 {
     ep_mod_t *m = ep_g;
     aorta_config_gen_t *gen;
@@ -134,6 +198,8 @@ apr_status_t ep_request_send(const ep_outgoing_t *o, ep_response_fn fn, void *us
         goto done;
     ep_out_t *out = apr_pcalloc(pool, sizeof *out);
     out->pool = pool;
+    out->mod = m;
+    out->owner = owner;
     out->profile = p;
     out->fn = fn;
     out->user = user;
@@ -156,7 +222,17 @@ apr_status_t ep_request_send(const ep_outgoing_t *o, ep_response_fn fn, void *us
     else if (!out->route && e->transport && !strstr(o->uri, "transport="))
         out->next_hop = apr_psprintf(pool, "%s;transport=%s", o->uri, e->transport);
     apr_atomic_inc32(&p->outgoing);
+    apr_thread_mutex_lock(m->out_lock);
+    out->live_next = m->live;
+    if (out->live_next)
+        out->live_next->live_prevp = &out->live_next;
+    out->live_prevp = &m->live;
+    m->live = out;
+    apr_thread_mutex_unlock(m->out_lock);
     if ((st = ep_profile_post(p, EP_SUMSG_OUTGOING, out, NULL)) != APR_SUCCESS) {
+        apr_thread_mutex_lock(m->out_lock);
+        out_unlink_live(out);
+        apr_thread_mutex_unlock(m->out_lock);
         apr_atomic_dec32(&p->outgoing);
         apr_pool_destroy(pool);
     }

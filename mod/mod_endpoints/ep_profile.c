@@ -178,10 +178,13 @@ static void *APR_THREAD_FUNC profile_thread(apr_thread_t *thread, void *data)
     apr_time_t deadline = apr_time_now() + EP_STOP_GRACE;
     while (apr_atomic_read32(&p->inflight) > 0 && apr_time_now() < deadline)
         su_root_step(p->root, 50);
+    /* the callers of request_send() are promised exactly one callback */
+    ep_outgoing_abort_all(p);
 
     nta_leg_destroy(p->leg), p->leg = NULL;
     nta_agent_destroy(p->agent), p->agent = NULL;
     su_root_destroy(p->root), p->root = NULL;
+    ep_pipeline_pools_free(p);
     profile_report(p, 2);
     (void)thread;
     return NULL;

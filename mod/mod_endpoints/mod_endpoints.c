@@ -45,8 +45,10 @@ static apr_status_t api_method_register(aorta_module_t *owner, const char *metho
 
 static void api_unregister_owner(aorta_module_t *owner)
 {
-    if (ep_g)
+    if (ep_g) {
         ep_registry_unregister_owner(ep_g->registry, owner);
+        ep_outgoing_cancel_owner(ep_g, owner);
+    }
 }
 
 static apr_status_t api_identifier_register(aorta_module_t *owner, const char *name, ep_identify_fn fn, void *user)
@@ -115,6 +117,7 @@ static const ep_api_t ep_api_table = {
     .request_send = ep_request_send,
     .option_tag_register = api_option_tag_register,
     .request_endpoint_find = api_request_endpoint_find,
+    .request_send_owned = ep_request_send_owned,
 };
 
 /* ---- sofia's own log, into ours --------------------------------------------------------- */
@@ -156,7 +159,9 @@ static apr_status_t ep_load(aorta_module_t *mod, apr_pool_t *pool)
     m->pool = pool;
     m->profiles = apr_array_make(pool, 2, sizeof(ep_profile_t *));
     if ((st = ep_registry_create(&m->registry, pool)) != APR_SUCCESS ||
-        (st = ep_dialogs_create(&m->dialogs, pool)) != APR_SUCCESS)
+        (st = ep_dialogs_create(&m->dialogs, pool)) != APR_SUCCESS ||
+        (st = apr_thread_mutex_create(&m->out_lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS ||
+        (st = apr_thread_cond_create(&m->out_cond, pool)) != APR_SUCCESS)
         return st;
     su_init();
     su_log_redirect(su_log_default, ep_sofia_log, NULL);

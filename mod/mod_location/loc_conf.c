@@ -95,6 +95,8 @@ apr_status_t loc_conf_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_co
                 ac->static_contacts = apr_array_make(pool, 1, sizeof(const char *));
             if (ac->max_expires && ac->min_expires && ac->min_expires > ac->max_expires)
                 aorta_conf_error(errs, conf, a, "aor '%s': min-expires is above max-expires", name);
+            if (ac->qualify_frequency > 0)
+                lc->qualify_any = 1;
             apr_hash_set(lc->aors, ac->name, APR_HASH_KEY_STRING, ac);
             APR_ARRAY_PUSH(lc->aor_order, loc_aor_conf_t *) = ac;
         }

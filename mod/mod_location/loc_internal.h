@@ -22,6 +22,7 @@ typedef struct loc_conf {
     const char *dsn;
     apr_hash_t *aors;        /**< name -> loc_aor_conf_t* */
     apr_array_header_t *aor_order; /**< loc_aor_conf_t*, configuration order */
+    int qualify_any;         /**< some AOR has qualify-frequency */
 } loc_conf_t;
 
 apr_status_t loc_conf_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_conf_errors_t *errs, loc_conf_t **out);

@@ -8,7 +8,8 @@
  * thread). A contact's status lives only in memory (it is not a binding change: no store
  * write, no registrar event); it reorders the AOR, unreachable contacts going last. A
  * response of any kind, within `qualify-timeout`, means reachable; no response (408 from
- * the transaction layer), a send failure, or a late answer means unreachable. Static contacts
+ * the transaction layer), a send failure (503), or a late answer means unreachable (so does a
+ * real 408 or 503 from the contact: request_send cannot tell them apart). Static contacts
  * have no endpoint to send from and are not qualified.
  */
 #include "loc_internal.h"
@@ -56,9 +57,9 @@ static void qual_done(int status, const char *phrase, const sip_t *sip, void *us
     qual_req_t *q = user;
     loc_t *loc = loc_global;
     apr_time_t rtt = apr_time_now() - q->sent;
-    /* nta reports a timeout (408) or a transport error (503) with a response of its own,
-     * which has no To tag: those are no answer from the contact */
-    int answered = sip != NULL && ((status != 408 && status != 503) || (sip->sip_to && sip->sip_to->a_tag)) &&
+    /* request_send reports no answer as 408 and a send failure as 503, with a response that
+     * nta made up (it cannot be told from a real one): both count as unreachable */
+    int answered = sip != NULL && status != 408 && status != 503 &&
                    (q->timeout_s <= 0 || rtt <= apr_time_from_sec(q->timeout_s));
     loc_qualify_t now = answered ? LOC_QUALIFY_REACHABLE : LOC_QUALIFY_UNREACHABLE;
     int prev = loc ? qualify_set(loc, q->aor, q->uri, now) : -1;
@@ -127,10 +128,15 @@ static void qualify_contact(const ep_api_t *ep, const loc_contact_t *c, const lo
 
 void loc_qualify_tick(loc_t *loc, apr_time_t now)
 {
-    const ep_api_t *ep = aorta_interface_get(EP_API_NAME);
+    const ep_api_t *ep = NULL;
     aorta_config_gen_t *gen = NULL;
     const loc_conf_t *conf = loc_conf_acquire(&gen);
-    if (!ep || !conf || ep->version < EP_API_VERSION)
+    /* aorta_interface_get() takes the core's module lock, which module unloading holds while
+     * it waits for this thread: ask only when qualify is configured and we are not stopping */
+    if (!conf || !conf->qualify_any || loc->stopping)
+        goto out;
+    ep = aorta_interface_get(EP_API_NAME);
+    if (!ep || ep->version < EP_API_VERSION)
         goto out;
     if (!loc->qualify_next)
         loc->qualify_next = apr_hash_make(loc->pool); /* only this thread uses it */

@@ -198,16 +198,20 @@ class Daemon:
         _live_daemons.append(self)
         if self not in _test_daemons:
             _test_daemons.append(self)
-        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
+        # each process gets its own queue: a reader of a killed process must not end the
+        # next one's output
+        self._out = queue.Queue()
+        self._reader = threading.Thread(target=self._read_stdout, args=(self.proc, self._out), daemon=True)
         self._reader.start()
         if wait:
             self.wait_ready(timeout)
         return self
 
-    def _read_stdout(self):
-        for raw in iter(self.proc.stdout.readline, b""):
-            self._out.put(raw.decode("utf-8", "replace"))
-        self._out.put(None)
+    @staticmethod
+    def _read_stdout(proc, out):
+        for raw in iter(proc.stdout.readline, b""):
+            out.put(raw.decode("utf-8", "replace"))
+        out.put(None)
 
     def wait_ready(self, timeout=20):
         """Ready = the console answers (it starts after every module has loaded)."""

@@ -54,6 +54,9 @@ def _register_from(d, client):
     """REGISTER from the phone's own socket, so its source and Contact agree (no NAT)."""
     st, _ = client.register(expires=600)
     check(st == 200, f"REGISTER: {st}")
+
+
+def test_qualify_reachable_unreachable_order():
     conf = rl.sip_conf(rl.endpoint("5000", "5000"),
                        rl.aor("5000", max_contacts=5, qualify_frequency=1, qualify_timeout=1),
                        location={"store": "memory"}, settings={"transaction-linger": "2000"})

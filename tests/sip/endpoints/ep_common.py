@@ -10,7 +10,7 @@ import ssl
 import subprocess
 import time
 
-from aorta_test import Daemon, TestFailure, check, wait_for, BUILDDIR, sipp
+from aorta_test import BUILDDIR, Daemon, TestFailure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -143,3 +143,48 @@ def test_no_answer_is_408_and_bad_input_is_refused():
         check(d.api("sip_options 5000").startswith("-ERR usage"), "usage")
     finally:
         d.stop()
+
+
+def test_owned_requests_survive_their_owner_unloading():
+    import json
+    d = ep_daemon(sip_conf(endpoints=endpoint("5000"), settings='<param name="transaction-linger" value="2000"/>'),
+                  test_module=True).start()
+    p = None
+    try:
+        p, port = start_uas()
+        check("+OK" in d.api(f"ep_test_send 5000 sip:ping@127.0.0.1:{port}"), "sent")
+        d.wait_log(r"ep_test: response 200 OK")
+        finish(p)
+        silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent.bind(("127.0.0.1", 0))
+        check("+OK" in d.api(f"ep_test_send 5000 sip:ping@127.0.0.1:{silent.getsockname()[1]}"), "sent")
+        silent.settimeout(10)
+        silent.recvfrom(65536)  # the request is out, its transaction open
+        out = d.api("module unload mod_ep_test")
+        check("-ERR" not in out, f"unload with a request pending: {out}")
+
+        def pending():
+            return json.loads(d.api("show profiles as json"))["profiles"][0]["outgoing-pending"]
+        wait_for(lambda: pending() == 0, 10, "the pending request timed out")
+        check("ep_test: response 408" not in d.log(), "the unloaded module's callback was not called")
+        check(d.running(), "still running")
+        silent.close()
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+        d.stop()
+
+
+def test_shutdown_with_requests_pending():
+    d = ep_daemon(sip_conf(endpoints=endpoint("5000")), test_module=True).start()  # linger: 32 s
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 0))
+    try:
+        for _ in range(3):
+            check("+OK" in d.api(f"ep_test_send 5000 sip:ping@127.0.0.1:{silent.getsockname()[1]}"), "sent")
+        silent.settimeout(10)
+        silent.recvfrom(65536)
+        rc = d.stop()  # within the harness's 15 s, long before the 32 s transaction timeout
+        check(rc == 0, f"clean exit while requests were pending: rc={rc}")
+    finally:
+        silent.close()

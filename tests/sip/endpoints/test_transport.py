@@ -9,7 +9,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aorta_test import check, sipp, wait_for  # noqa: E402
+from aorta_test import check, free_port, sipp  # noqa: E402
 from ep_common import (SipClient, endpoint, ep_daemon, identified, make_tls_dir, profiles_json,  # noqa: E402
                        scenario, sip_conf)
 
@@ -82,7 +82,7 @@ def test_udp_only_profile_refuses_tcp():
 
 
 def test_tls_transport():
-    tls_port = __import__("aorta_test").free_port()
+    tls_port = free_port()
     d = ep_daemon(phone_conf(f'<param name="transports" value="udp,tcp,tls"/>'
                              f'<param name="tls-port" value="{tls_port}"/>'
                              f'<param name="tls-cert-dir" value="$${{conf_dir}}/tls"/>'))

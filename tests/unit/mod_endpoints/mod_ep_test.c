@@ -8,7 +8,9 @@
  *     after the built-ins, so it runs last unless identify-order names it);
  *   - a challenger answering 407 "Test Challenger", installed by `ep_test_challenger on`
  *     (so the built-in fallback stays testable without it);
- *   - the option tag "x-ep-test" in Supported of OPTIONS answers.
+ *   - the option tag "x-ep-test" in Supported of OPTIONS answers;
+ *   - `ep_test_send`: an OPTIONS sent with request_send_owned() whose answer is only logged,
+ *     to show that unloading this module first cancels its callback.
  * Built, never installed.
  */
 #include <aorta/aorta.h>
@@ -126,8 +128,31 @@ static apr_status_t ep_test_cmd_challenger(const char *args, aorta_stream_t *out
     return APR_SUCCESS;
 }
 
+static void send_done(int status, const char *phrase, const sip_t *sip, void *user)
+{
+    (void)sip;
+    (void)user;
+    aorta_log(AORTA_LOG_NOTICE, "ep_test: response %d %s\n", status, phrase ? phrase : "");
+}
+
+/* Fire and forget: the answer only reaches the log (if this module is still loaded). */
+static apr_status_t ep_test_cmd_send(const char *args, aorta_stream_t *out, apr_pool_t *pool)
+{
+    char *argv[2] = {NULL, NULL};
+    if (aorta_api_split(args, pool, argv, 2) != 2) {
+        aorta_stream_puts(out, "-ERR usage: ep_test_send <endpoint> <uri>\n");
+        return AORTA_ESYNTAX;
+    }
+    ep_outgoing_t o = {.endpoint = argv[0], .method = "OPTIONS", .uri = argv[1]};
+    apr_status_t st = ep->request_send_owned(self, &o, send_done, NULL);
+    aorta_stream_puts(out, st == APR_SUCCESS ? "+OK\n" : "-ERR not sent\n");
+    return st;
+}
+
 static const aorta_api_command_t ep_test_api[] = {
-    {"ep_test_challenger", "on|off", "install the test challenger", ep_test_cmd_challenger}, {NULL, NULL, NULL, NULL}};
+    {"ep_test_send", "<endpoint> <uri>", "send OPTIONS owned by mod_ep_test", ep_test_cmd_send},
+    {"ep_test_challenger", "on|off", "install the test challenger", ep_test_cmd_challenger},
+    {NULL, NULL, NULL, NULL}};
 
 AORTA_MODULE_EXPORT(mod_ep_test) = {
     .abi = AORTA_MODULE_ABI,

@@ -1,0 +1,218 @@
+/*
+ * dp_outgoing.c — `sip_notify` and `sip_message` (SPEC §8): one request to each destination
+ * of a dial string, then one line per destination with its final status.
+ *
+ * A leg resolves as SPEC §8 says: sip/<endpoint> → the first contact of the endpoint's AORs
+ * (in their configured order), sip/<endpoint>/<aor> → that AOR's first contact,
+ * sip/<endpoint>/<uri> → that URI. A contact registered through Path is reached through that
+ * route; one whose REGISTER came from another address than its Contact (NAT) is reached at
+ * that source address. The leg's own variables sip_route / sip_network_destination (what
+ * dial_contacts writes) win. error/ legs are reported with their cause's status, unsent.
+ *
+ * The command waits for every answer (the endpoints interface guarantees one callback per
+ * request: the response, 408 on timeout, or 503): the callbacks run on core workers and
+ * signal the waiting command thread. Requests go out with request_send_owned(), so an
+ * unload cancels callbacks still pending.
+ */
+#include "dp_internal.h"
+#include "mod_endpoints/ep_api.h"
+#include "mod_location/loc_api.h"
+#include <apr_strings.h>
+#include <apr_thread_cond.h>
+#include <apr_thread_mutex.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct waitset {
+    apr_thread_mutex_t *lock;
+    apr_thread_cond_t *cond;
+    int pending;
+} waitset_t;
+
+typedef struct dest {
+    const dp_leg_t *leg;
+    ep_outgoing_t out;
+    const char *why; /* set when nothing is sent */
+    int status;
+    char phrase[80]; /* the response's own phrase (valid only in the callback: copied) */
+    waitset_t *ws;
+} dest_t;
+
+static void dest_done(int status, const char *phrase, const sip_t *sip, void *user)
+{
+    dest_t *d = user;
+    apr_thread_mutex_lock(d->ws->lock);
+    d->status = status;
+    apr_cpystrn(d->phrase, phrase ? phrase : "", sizeof d->phrase);
+    d->ws->pending--;
+    apr_thread_cond_signal(d->ws->cond);
+    apr_thread_mutex_unlock(d->ws->lock);
+}
+
+/* The route to a contact as mod_location records it (see loc_dial.c): Path, or a NAT'd source. */
+static void contact_route(const loc_contact_t *c, ep_outgoing_t *out, apr_pool_t *pool)
+{
+    out->uri = apr_pstrdup(pool, c->uri);
+    if (c->path) {
+        out->route = apr_pstrdup(pool, c->path);
+        return;
+    }
+    if (c->is_static || !c->src_ip)
+        return;
+    url_t *u = url_make(NULL, c->uri); /* sofia's parser on a malloc'd home: freed below */
+    int nat = 1;
+    if (u) {
+        const char *port = u->url_port ? u->url_port : (u->url_type == url_sips ? "5061" : "5060");
+        nat = !u->url_host || strcmp(u->url_host, c->src_ip) || atoi(port) != c->src_port;
+        su_free(NULL, u);
+    }
+    if (nat)
+        out->destination =
+            apr_psprintf(pool, "sip:%s%s%s:%u;transport=%s", strchr(c->src_ip, ':') ? "[" : "", c->src_ip,
+                         strchr(c->src_ip, ':') ? "]" : "", c->src_port, c->transport ? c->transport : "udp");
+}
+
+static void resolve(dest_t *d, const ep_api_t *ep, const loc_api_t *loc, apr_pool_t *pool)
+{
+    const dp_leg_t *leg = d->leg;
+    if (leg->kind == DP_LEG_ERROR) {
+        d->status = dp_cause_to_sip(leg->cause);
+        d->why = apr_psprintf(pool, "error leg %s: not sent", leg->cause);
+        return;
+    }
+    aorta_config_gen_t *gen = NULL;
+    const ep_endpoint_t *e = ep->endpoint_find(leg->endpoint, &gen);
+    if (!e) {
+        d->status = 404;
+        d->why = apr_psprintf(pool, "endpoint '%s' not found", leg->endpoint);
+        return;
+    }
+    apr_array_header_t *aors = apr_array_copy(pool, e->aors);
+    for (int i = 0; i < aors->nelts; i++)
+        APR_ARRAY_IDX(aors, i, const char *) = apr_pstrdup(pool, APR_ARRAY_IDX(aors, i, const char *));
+    aorta_module_config_release(gen);
+    d->out.endpoint = leg->endpoint;
+    if (leg->uri) {
+        d->out.uri = leg->uri;
+    } else {
+        if (leg->aor) {
+            aors = apr_array_make(pool, 1, sizeof(const char *));
+            APR_ARRAY_PUSH(aors, const char *) = leg->aor;
+        }
+        for (int i = 0; i < aors->nelts && !d->out.uri; i++) {
+            apr_array_header_t *cs;
+            if (loc->contacts_get(APR_ARRAY_IDX(aors, i, const char *), pool, &cs) == APR_SUCCESS && cs->nelts)
+                contact_route(APR_ARRAY_IDX(cs, 0, const loc_contact_t *), &d->out, pool);
+        }
+        if (!d->out.uri) {
+            d->status = dp_cause_to_sip("USER_NOT_REGISTERED");
+            d->why = leg->aor ? apr_psprintf(pool, "AOR %s has no contact", leg->aor)
+                              : apr_psprintf(pool, "no AOR of endpoint %s has a contact", leg->endpoint);
+            return;
+        }
+    }
+    const char *v;
+    if ((v = dp_vars_get(leg->vars, "sip_route")) && *v)
+        d->out.route = v;
+    if ((v = dp_vars_get(leg->vars, "sip_network_destination")) && *v)
+        d->out.destination = v;
+}
+
+/* Run one outgoing request per leg of @p dialstring and print the outcome of each. */
+static apr_status_t send_all(const char *cmd, const char *dialstring, const ep_outgoing_t *tmpl, aorta_stream_t *out,
+                             apr_pool_t *pool)
+{
+    const ep_api_t *ep = aorta_interface_get(EP_API_NAME);
+    const loc_api_t *loc = aorta_interface_get(LOC_API_NAME);
+    dp_dialstring_t *ds;
+    const char *err;
+    if (!ep || !loc) {
+        aorta_stream_printf(out, "-ERR %s needs mod_endpoints and mod_location\n", cmd);
+        return AORTA_EDEPEND;
+    }
+    if (dp_dialstring_parse(dialstring, pool, &ds, &err) != APR_SUCCESS) {
+        aorta_stream_printf(out, "-ERR bad dial string: %s\n", err);
+        return AORTA_ESYNTAX;
+    }
+    waitset_t ws = {NULL, NULL, 0};
+    apr_thread_mutex_create(&ws.lock, APR_THREAD_MUTEX_DEFAULT, pool);
+    apr_thread_cond_create(&ws.cond, pool);
+    apr_array_header_t *dests = apr_array_make(pool, ds->nlegs, sizeof(dest_t *));
+    for (int b = 0; b < ds->branches->nelts; b++) {
+        const dp_branch_t *br = APR_ARRAY_IDX(ds->branches, b, dp_branch_t *);
+        for (int g = 0; g < br->groups->nelts; g++) {
+            const dp_group_t *gr = APR_ARRAY_IDX(br->groups, g, dp_group_t *);
+            for (int l = 0; l < gr->legs->nelts; l++) {
+                dest_t *d = apr_pcalloc(pool, sizeof *d);
+                d->leg = APR_ARRAY_IDX(gr->legs, l, dp_leg_t *);
+                d->out = *tmpl;
+                d->ws = &ws;
+                resolve(d, ep, loc, pool);
+                APR_ARRAY_PUSH(dests, dest_t *) = d;
+            }
+        }
+    }
+    for (int i = 0; i < dests->nelts; i++) {
+        dest_t *d = APR_ARRAY_IDX(dests, i, dest_t *);
+        if (d->why)
+            continue;
+        apr_thread_mutex_lock(ws.lock);
+        ws.pending++;
+        apr_thread_mutex_unlock(ws.lock);
+        apr_status_t st = ep->request_send_owned(dp_module, &d->out, dest_done, d);
+        if (st != APR_SUCCESS) {
+            char buf[128];
+            apr_thread_mutex_lock(ws.lock);
+            ws.pending--;
+            apr_thread_mutex_unlock(ws.lock);
+            d->status = 503;
+            d->why = apr_psprintf(pool, "not sent: %s", aorta_strerror(st, buf, sizeof buf));
+        }
+    }
+    apr_thread_mutex_lock(ws.lock);
+    while (ws.pending)
+        apr_thread_cond_wait(ws.cond, ws.lock);
+    apr_thread_mutex_unlock(ws.lock);
+    for (int i = 0; i < dests->nelts; i++) {
+        const dest_t *d = APR_ARRAY_IDX(dests, i, dest_t *);
+        aorta_stream_printf(out, "%s -> %s: %d %s%s%s%s\n", d->leg->target, d->out.uri ? d->out.uri : "-", d->status,
+                            *d->phrase ? d->phrase : dp_sip_phrase(d->status), d->why ? " (" : "", d->why ? d->why : "",
+                            d->why ? ")" : "");
+    }
+    aorta_log(AORTA_LOG_INFO, "%s %s: %d destination%s", cmd, dialstring, dests->nelts, dests->nelts == 1 ? "" : "s");
+    return APR_SUCCESS;
+}
+
+apr_status_t dp_cmd_sip_notify(const char *args, aorta_stream_t *out, apr_pool_t *pool)
+{
+    char *argv[4] = {NULL};
+    int argc = aorta_api_split(args, pool, argv, 4);
+    if (argc < 2 || argc == 3) {
+        aorta_stream_puts(out, "-ERR usage: sip_notify <dialstring> <event> [<content-type> <body>]\n");
+        return AORTA_ESYNTAX;
+    }
+    ep_outgoing_t t = {0};
+    t.method = "NOTIFY";
+    /* an unsolicited NOTIFY (RFC 6665 §4.2: no subscription) such as check-sync */
+    t.headers = apr_psprintf(pool, "Event: %s\r\nSubscription-State: terminated;reason=noresource\r\n", argv[1]);
+    if (argc == 4) {
+        t.content_type = argv[2];
+        t.body = argv[3];
+    }
+    return send_all("sip_notify", argv[0], &t, out, pool);
+}
+
+apr_status_t dp_cmd_sip_message(const char *args, aorta_stream_t *out, apr_pool_t *pool)
+{
+    char *argv[2] = {NULL};
+    int argc = aorta_api_split(args, pool, argv, 2);
+    if (argc < 2) {
+        aorta_stream_puts(out, "-ERR usage: sip_message <dialstring> <text>\n");
+        return AORTA_ESYNTAX;
+    }
+    ep_outgoing_t t = {0};
+    t.method = "MESSAGE";
+    t.content_type = "text/plain";
+    t.body = argv[1];
+    return send_all("sip_message", argv[0], &t, out, pool);
+}
