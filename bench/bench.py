@@ -379,7 +379,7 @@ class Kamailio:
     def stop(self):
         if not self.proc:
             return ""
-        took = stop_pid(self.proc)
+        took = stop_pid(self.proc, self.args.stop_timeout)
         self._log.close()
         return took
 
@@ -482,7 +482,7 @@ class Aorta:
         if not (self.d and self.d.proc):
             return ""
         # by the PID the harness started, as Daemon.stop() would, but timed
-        took = stop_pid(self.d.proc)
+        took = stop_pid(self.d.proc, self.args.stop_timeout)
         self.d.stop()  # closes the console pipe and the log
         return took
 
@@ -658,6 +658,7 @@ def main(argv=None):
     args.count = args.count or (2000 if args.short else 100000)
     if args.settle is None:
         args.settle = 0 if args.short else 35
+    args.stop_timeout = 15 if args.short else 60  # seconds a server may take to exit on SIGTERM
     servers = [s for s in args.servers.split(",") if s]
     for s in servers:
         if s not in SERVERS:

@@ -423,6 +423,8 @@ void aorta_core_stop(void)
 {
     aorta_log(AORTA_LOG_NOTICE, "aorta shutting down");
     core_fire_simple(AORTA_EVENT_SHUTDOWN, "System Shutting Down");
+    /* subscribers (the event socket) must get SHUTDOWN before their module goes away */
+    aorta_event_flush(apr_time_from_sec(2));
     apr_thread_mutex_lock(core.lock);
     core.stopping = 1;
     apr_thread_cond_broadcast(core.wake);

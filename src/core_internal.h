@@ -60,6 +60,8 @@ void aorta_log_shutdown(void);
 
 /* ---- event.c ------------------------------------------------------------------------- */
 apr_status_t aorta_event_init(apr_pool_t *pool, apr_size_t queue_size);
+/** Wait (at most @p timeout) until every event fired before the call has been delivered. */
+void aorta_event_flush(apr_interval_time_t timeout);
 /** Stop accepting events, deliver what is queued, join the dispatch thread. */
 void aorta_event_shutdown(void);
 /** Headers of the ESL.md §10 standard block; implemented in event.c. */

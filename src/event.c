@@ -15,6 +15,7 @@
 #include <apr_date.h>
 #include <apr_queue.h>
 #include <apr_strings.h>
+#include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
 #include <stdio.h>
@@ -44,6 +45,8 @@ struct aorta_event_binding {
 
 /* The shutdown sentinel: queued last, ends the dispatch loop. */
 static aorta_event_t event_sentinel;
+/* The flush barrier: when the dispatcher reaches it, everything fired before has been delivered. */
+static aorta_event_t event_barrier;
 
 static struct {
     apr_pool_t *pool;
@@ -55,6 +58,9 @@ static struct {
     apr_uint64_t sequence;
     apr_uint64_t fired, dropped, reported_dropped;
     apr_time_t last_drop_report;
+    apr_thread_mutex_t *flush_lock;
+    apr_thread_cond_t *flushed;
+    apr_uint64_t barriers_seen;
 } events;
 
 static void *xmalloc(size_t n)
@@ -342,6 +348,13 @@ static void *APR_THREAD_FUNC event_dispatch_thread(apr_thread_t *thread, void *d
             continue;
         if (st != APR_SUCCESS || item == &event_sentinel)
             break;
+        if (item == &event_barrier) {
+            apr_thread_mutex_lock(events.flush_lock);
+            events.barriers_seen++;
+            apr_thread_cond_broadcast(events.flushed);
+            apr_thread_mutex_unlock(events.flush_lock);
+            continue;
+        }
         event_deliver(item);
         aorta_event_unref(item);
         event_report_drops();
@@ -358,7 +371,27 @@ apr_status_t aorta_event_init(apr_pool_t *pool, apr_size_t queue_size)
         return st;
     if ((st = apr_queue_create(&events.queue, (unsigned)queue_size, pool)) != APR_SUCCESS)
         return st;
+    if ((st = apr_thread_mutex_create(&events.flush_lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS ||
+        (st = apr_thread_cond_create(&events.flushed, pool)) != APR_SUCCESS)
+        return st;
     return apr_thread_create(&events.thread, NULL, event_dispatch_thread, NULL, pool);
+}
+
+void aorta_event_flush(apr_interval_time_t timeout)
+{
+    if (!events.queue)
+        return;
+    apr_thread_mutex_lock(events.flush_lock);
+    apr_uint64_t want = events.barriers_seen + 1;
+    apr_thread_mutex_unlock(events.flush_lock);
+    /* blocking push: the barrier goes behind everything fired so far */
+    if (apr_queue_push(events.queue, &event_barrier) != APR_SUCCESS)
+        return;
+    apr_time_t deadline = apr_time_now() + timeout;
+    apr_thread_mutex_lock(events.flush_lock);
+    while (events.barriers_seen < want && apr_time_now() < deadline)
+        apr_thread_cond_timedwait(events.flushed, events.flush_lock, apr_time_from_msec(50));
+    apr_thread_mutex_unlock(events.flush_lock);
 }
 
 void aorta_event_shutdown(void)
@@ -372,7 +405,7 @@ void aorta_event_shutdown(void)
     apr_thread_join(&rv, events.thread);
     void *item;
     while (apr_queue_trypop(events.queue, &item) == APR_SUCCESS)
-        if (item != &event_sentinel)
+        if (item != &event_sentinel && item != &event_barrier)
             aorta_event_unref(item);
     apr_thread_mutex_lock(events.lock);
     while (events.bindings) {

@@ -104,6 +104,39 @@ typedef struct ep_outgoing {
  */
 typedef void (*ep_response_fn)(int status, const char *phrase, const sip_t *sip, void *user);
 
+/* ---- proxying INVITEs (the dialplan's bridge) ---------------------------------------- */
+
+/** One forwarded copy of a held INVITE (a client transaction in the profile's thread). */
+typedef struct ep_branch ep_branch_t;
+
+/** Where a branch goes. Strings are copied by proxy_branch_start(). */
+typedef struct ep_target {
+    const char *uri;         /**< required: the new Request-URI (sip: or sips:) */
+    const char *route;       /**< optional route set put before the request's own, e.g. a stored Path */
+    const char *destination; /**< optional next hop that wins over route and URI (a NAT'd source address) */
+    int timeout_ms;          /**< >0: no final response by then cancels the branch, reported as 408 timed_out */
+} ep_target_t;
+
+/**
+ * What happened on a branch: a provisional response (101..199), or the final outcome: the
+ * response, 408 (no answer in time, or timeout_ms passed: timed_out set), 503 (could not be
+ * sent, or the profile stopped). @p sip is the response or NULL. Valid during the callback.
+ */
+typedef struct ep_branch_event {
+    int status;
+    const char *phrase;
+    const sip_t *sip;
+    int timed_out;
+    msg_t *msg; /**< private: the response; proxy_relay() takes it */
+} ep_branch_event_t;
+
+/**
+ * Called on a core worker keyed by the INVITE's Call-ID (so in order with the INVITE's own
+ * service, its CANCEL and the other branches of the call). After the callback for a final
+ * status returns, @p b is gone.
+ */
+typedef void (*ep_branch_fn)(ep_branch_t *b, ep_branch_event_t *ev, void *user);
+
 typedef struct ep_api {
     int version; /**< EP_API_VERSION */
 
@@ -161,6 +194,27 @@ typedef struct ep_api {
      */
     apr_status_t (*request_send_owned)(aorta_module_t *owner, const ep_outgoing_t *out, ep_response_fn fn,
                                        void *user);
+
+    /* ---- proxying (append only) ---- */
+
+    /**
+     * Forward the held INVITE @p req to @p t (RFC 3261 §16.6): new Request-URI, the route
+     * set and destination of @p t, Max-Forwards decremented (the caller answers 483 when it
+     * is 0), a Record-Route with ;lr so the dialog's requests come back through this
+     * profile, and nta's own Via. @p fn gets each provisional response and then exactly one
+     * final event. APR_SUCCESS: *out is the branch (valid until its final event returned).
+     */
+    apr_status_t (*proxy_branch_start)(ep_request_t *req, const ep_target_t *t, ep_branch_fn fn, void *user,
+                                       ep_branch_t **out);
+    /** CANCEL a branch that has no final response yet (the final event follows, usually 487). */
+    void (*proxy_branch_cancel)(ep_branch_t *b);
+    /**
+     * Relay a branch's response to the caller of @p req as received (Via of this proxy
+     * removed; To tag, Contact, Record-Route and body kept). A final status (2xx included)
+     * is @p req's final reply. Takes ev->msg; APR_EINVAL when there is none or req was
+     * already answered.
+     */
+    apr_status_t (*proxy_relay)(ep_request_t *req, ep_branch_event_t *ev);
 } ep_api_t;
 
 #endif

@@ -191,6 +191,11 @@ typedef struct ep_profile {
     volatile apr_uint32_t rejected; /* refused before a worker (shutdown, queue full) */
     volatile apr_uint32_t outgoing; /* requests sent whose callback has not run yet */
     struct ep_out *pending;         /* root thread only: transactions still open */
+    struct ep_branch *branches;     /* root thread only: proxied INVITE branches still open */
+    struct ep_relay *relays;        /* root thread only: in-dialog requests being relayed */
+    apr_hash_t *bridged;            /* root thread only: Call-ID -> expiry (apr_time_t *) of proxied calls */
+    apr_pool_t *bridged_pool;       /* root thread only: rebuilt when the table is swept */
+    unsigned bridged_adds;
     apr_pool_t *pool_cache[256];    /* root thread only: cleared request pools */
     int pool_cache_n;
 
@@ -229,6 +234,7 @@ typedef struct ep_req_priv {
     volatile apr_uint32_t held;
     volatile apr_uint32_t final; /* a final reply was given */
     ep_reply_rec_t *final_rec;
+    msg_t *final_msg; /* proxy_relay(): a response to send as received instead of final_rec */
     int irq_present; /* copy of irq != NULL that workers may read */
     char src_ip_buf[SU_ADDRSIZE];
 } ep_req_priv_t;
@@ -240,7 +246,16 @@ typedef struct ep_sumsg {
     void *ptr2;
 } ep_sumsg_t;
 
-enum { EP_SUMSG_FINAL = 1, EP_SUMSG_PROVISIONAL, EP_SUMSG_BREAK, EP_SUMSG_OUTGOING, EP_SUMSG_OUTGOING_DONE };
+enum {
+    EP_SUMSG_FINAL = 1,
+    EP_SUMSG_PROVISIONAL,
+    EP_SUMSG_BREAK,
+    EP_SUMSG_OUTGOING,
+    EP_SUMSG_OUTGOING_DONE,
+    EP_SUMSG_BRANCH_START,  /* ptr: ep_branch_t */
+    EP_SUMSG_BRANCH_CANCEL, /* ptr: ep_branch_t */
+    EP_SUMSG_RELAY          /* ptr: ep_request_t, ptr2: msg_t (a provisional response) */
+};
 
 apr_status_t ep_profile_post(ep_profile_t *p, int kind, void *ptr, void *ptr2);
 void ep_profile_request_done(ep_profile_t *p);
@@ -291,6 +306,22 @@ void ep_outgoing_cancel_owner(struct ep_mod *m, aorta_module_t *owner);
 void ep_outgoing_start(ep_profile_t *p, struct ep_out *out); /* root thread */
 /** Root thread, at stop: finish every open outgoing transaction with 503 before nta goes. */
 void ep_outgoing_abort_all(ep_profile_t *p);
+
+/* ---- proxy (ep_proxy.c) ------------------------------------------------------------- */
+
+apr_status_t ep_proxy_branch_start(ep_request_t *req, const ep_target_t *t, ep_branch_fn fn, void *user,
+                                   ep_branch_t **out);
+void ep_proxy_branch_cancel(ep_branch_t *b);
+apr_status_t ep_proxy_relay(ep_request_t *req, ep_branch_event_t *ev);
+/* root thread: */
+void ep_proxy_branch_run(ep_profile_t *p, ep_branch_t *b);
+void ep_proxy_branch_cancel_run(ep_profile_t *p, ep_branch_t *b);
+void ep_proxy_relay_run(ep_profile_t *p, ep_request_t *req, msg_t *msg);
+/** An in-dialog request routed through us (top Route is this profile, Call-ID of a bridged
+ * call): relay it and return the status for the leg callback (0: kept); -1: not ours. */
+int ep_proxy_in_dialog(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip);
+/** At stop, before nta goes: finish every branch (503) and relayed request. */
+void ep_proxy_abort_all(ep_profile_t *p);
 
 /* ---- API commands (ep_show.c) --------------------------------------------------------- */
 
