@@ -63,7 +63,8 @@ do_build() {
             || { echo "dev.sh: configure failed, see $builddir/config.log" >&2; exit 1; }
     fi
     make -C "$builddir" -j"$(nproc)" >/dev/null
-    make -C "$builddir" install >/dev/null
+    # a development prefix: the installed configuration follows conf/ (generated secrets are kept)
+    make -C "$builddir" install CONF_REFRESH=yes >/dev/null
 }
 
 case "$cmd" in

@@ -127,6 +127,51 @@ void loc_table_load_row(loc_contact_t *c, void *user)
     apr_thread_mutex_unlock(s->lock);
 }
 
+void loc_table_replace(loc_t *loc, const char *aor, const loc_contact_t **v, int n)
+{
+    loc_stripe_t *s = loc_table_stripe(loc->table, aor);
+    const loc_contact_t **nv = malloc((size_t)(n + 1) * sizeof *nv);
+    if (!nv)
+        abort();
+    memcpy(nv, v, (size_t)n * sizeof *nv);
+    loc_contact_sort(nv, n);
+    apr_thread_mutex_lock(s->lock);
+    loc_aor_state_t *st = loc_table_state(s, aor, 1);
+    loc_state_set(s, st, nv, n);
+    apr_thread_mutex_unlock(s->lock);
+}
+
+void loc_table_resync(loc_t *loc, apr_hash_t *rows)
+{
+    apr_pool_t *tmp;
+    aorta_pool_create_unmanaged(&tmp);
+    for (int i = 0; i < LOC_STRIPES; i++) {
+        loc_stripe_t *s = &loc->table->stripes[i];
+        apr_thread_mutex_lock(s->lock);
+        for (apr_hash_index_t *hi = apr_hash_first(tmp, s->aors); hi; hi = apr_hash_next(hi)) {
+            loc_aor_state_t *st = apr_hash_this_val(hi);
+            apr_array_header_t *a = apr_hash_get(rows, st->name, APR_HASH_KEY_STRING);
+            int n = a ? a->nelts : 0;
+            const loc_contact_t **nv = malloc((size_t)(n + 1) * sizeof *nv);
+            if (!nv)
+                abort();
+            if (n)
+                memcpy(nv, a->elts, (size_t)n * sizeof *nv);
+            loc_contact_sort(nv, n);
+            loc_state_set(s, st, nv, n);
+            if (a)
+                apr_hash_set(rows, st->name, APR_HASH_KEY_STRING, NULL);
+        }
+        apr_thread_mutex_unlock(s->lock);
+        apr_pool_clear(tmp);
+    }
+    for (apr_hash_index_t *hi = apr_hash_first(tmp, rows); hi; hi = apr_hash_next(hi)) {
+        apr_array_header_t *a = apr_hash_this_val(hi);
+        loc_table_replace(loc, apr_hash_this_key(hi), (const loc_contact_t **)a->elts, a->nelts);
+    }
+    apr_pool_destroy(tmp);
+}
+
 /* ---- edits ---------------------------------------------------------------------------- */
 
 static void ed_op(loc_editor_t *ed, loc_op_kind_t kind, const loc_contact_t *c)

@@ -101,7 +101,9 @@ typedef struct loc_change {
     loc_reason_t reason;
     const loc_contact_t *contact;  /**< the new contact (NEW/REFRESH) or the removed one */
     int contact_count;             /**< dynamic contacts on the AOR after the whole edit */
-    void *ctx;                     /**< the edit's context (edit_commit), NULL for expiry/admin */
+    void *ctx;                     /**< the edit's context (edit_commit), NULL for expiry/admin and remote changes */
+    const char *origin;            /**< the node that made the change (its core switchname); with a
+                                        shared store (pgsql) changes made on other nodes arrive too */
 } loc_change_t;
 
 /** Called after a change is durable, once per contact change, in commit order. Must not block. */

@@ -72,6 +72,7 @@ void loc_state_set(loc_stripe_t *s, loc_aor_state_t *st, const loc_contact_t **v
 /* ---- stores (loc_store.c, loc_store_sqlite.c) ---------------------------------------- */
 
 typedef struct loc_store loc_store_t;
+struct loc_batch;
 
 typedef enum loc_op_kind { LOC_OP_PUT, LOC_OP_DEL } loc_op_kind_t;
 
@@ -97,11 +98,18 @@ typedef struct loc_store_ops {
     /** Apply @p n operations in one transaction. */
     apr_status_t (*apply)(loc_store_t *s, const loc_op_t *ops, int n);
     void (*close)(loc_store_t *s);
+    /**
+     * Optional (shared stores): apply a group of batches (linked by next) in one transaction,
+     * each batch on its own (a savepoint), setting each batch's st and marking the changes
+     * that another node had already made (skip). Returns non-success when nothing committed.
+     */
+    apr_status_t (*apply_group)(loc_store_t *s, struct loc_batch *group);
 } loc_store_ops_t;
 
 const loc_store_ops_t *loc_store_find(const char *name);
 extern const loc_store_ops_t loc_store_memory;
 extern const loc_store_ops_t loc_store_sqlite;
+extern const loc_store_ops_t loc_store_pgsql;
 
 /* ---- persistence (loc_persist.c) ----------------------------------------------------- */
 
@@ -109,6 +117,7 @@ typedef struct loc_change_rec {
     loc_change_kind_t kind;
     loc_reason_t reason;
     const loc_contact_t *contact; /**< a reference */
+    int skip;                     /**< another node made it first: no event from us */
 } loc_change_rec_t;
 
 /** One committed edit on its way to the store. */
@@ -126,6 +135,7 @@ typedef struct loc_batch {
     void *ctx;
     loc_done_fn done;
     void *user;
+    apr_status_t st;              /**< apply_group's verdict for this batch */
 } loc_batch_t;
 
 typedef struct loc_persist loc_persist_t;
@@ -152,6 +162,8 @@ typedef struct loc {
     apr_thread_cond_t *expire_cond;
     volatile int stopping;
     apr_hash_t *qualify_next;     /**< AOR name -> apr_time_t of its next qualify (expiry thread only) */
+    const char *node;             /**< this node's name (core switchname): origin of our changes */
+    struct loc_cluster *cluster;  /**< pgsql: the LISTEN thread (loc_cluster.c), else NULL */
 } loc_t;
 
 extern loc_t *loc_global;
@@ -164,6 +176,8 @@ void loc_persist_stop(loc_persist_t *p);
 void loc_batch_free(loc_batch_t *b);
 /** Notify subscribers of a committed batch and call its done callback. */
 void loc_batch_finish(loc_t *loc, loc_batch_t *b, apr_status_t st);
+/** Tell every subscriber about @p ch (any thread). */
+void loc_notify(loc_t *loc, const loc_change_t *ch);
 
 /* ---- editing (loc_aor.c) ------------------------------------------------------------- */
 
@@ -178,6 +192,13 @@ void loc_iterate(loc_each_fn fn, void *user);
 apr_size_t loc_count(void);
 /** Put a row loaded from the store into memory (start-up only). */
 void loc_table_load_row(loc_contact_t *c, void *user);
+/** Replace @p aor's dynamic contacts by @p v[0..n) (takes the references; any order). */
+void loc_table_replace(loc_t *loc, const char *aor, const loc_contact_t **v, int n);
+/**
+ * Replace the whole table by @p rows (AOR name -> apr_array_header_t of loc_contact_t*, whose
+ * references it takes): AORs missing from @p rows become empty. For a resynchronisation.
+ */
+void loc_table_resync(loc_t *loc, apr_hash_t *rows);
 
 /* ---- expiry (loc_expire.c) ----------------------------------------------------------- */
 
@@ -194,6 +215,29 @@ void loc_expire_stop(loc_t *loc);
 void loc_qualify_tick(loc_t *loc, apr_time_t now);
 /** Wait (bounded) for qualify requests still in flight. */
 void loc_qualify_drain(void);
+
+/* ---- cluster (loc_cluster.c): LISTEN/NOTIFY between nodes sharing a pgsql store ------- */
+
+#define LOC_CLUSTER_CHANNEL "aorta_location"
+/** NOTIFY payloads must stay below 8000 bytes; longer ones drop the optional fields. */
+#define LOC_CLUSTER_PAYLOAD_MAX 7900
+
+typedef struct loc_cluster loc_cluster_t;
+
+/** The NOTIFY payload (JSON) for one change made by @p node, into @p pool. */
+const char *loc_cluster_encode(const char *node, const loc_change_rec_t *ch, int count_after, apr_pool_t *pool);
+/** Parse a payload: *tmpl's strings point into @p pool. APR_EINVAL when malformed. */
+apr_status_t loc_cluster_decode(const char *payload, apr_pool_t *pool, const char **node, loc_change_kind_t *kind,
+                                loc_reason_t *reason, int *count_after, loc_contact_t *tmpl);
+/** Start the thread that LISTENs on @p dsn, fires remote changes and keeps memory coherent. */
+apr_status_t loc_cluster_start(loc_t *loc, const char *dsn);
+void loc_cluster_stop(loc_t *loc);
+
+/** pgsql helpers shared by the store and the listener (loc_store_pgsql.c). */
+#define LOC_PG_COLS "aor, uri, params, path, user_agent, call_id, cseq, expires, registered, q, src_ip, src_port, " \
+                    "transport, instance, reg_id, endpoint, profile"
+/** A contact from a row selected with LOC_PG_COLS (or the sqlite COLS: same order). */
+loc_contact_t *loc_store_row_contact(const char *const *col);
 
 /* ---- dial strings (loc_dial.c) ------------------------------------------------------- */
 

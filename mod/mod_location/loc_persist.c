@@ -59,13 +59,23 @@ static void batch_revert(loc_t *loc, loc_batch_t *b)
     apr_thread_mutex_unlock(s->lock);
 }
 
+void loc_notify(loc_t *loc, const loc_change_t *ch)
+{
+    apr_thread_rwlock_rdlock(loc->sub_lock);
+    for (loc_sub_t *s = loc->subs; s; s = s->next)
+        s->fn(ch, s->user);
+    apr_thread_rwlock_unlock(loc->sub_lock);
+}
+
 void loc_batch_finish(loc_t *loc, loc_batch_t *b, apr_status_t st)
 {
     if (st == APR_SUCCESS) {
         apr_thread_rwlock_rdlock(loc->sub_lock);
         for (int i = 0; i < b->nchanges; i++) {
+            if (b->changes[i].skip)
+                continue;
             loc_change_t ch = {b->changes[i].kind, b->changes[i].reason, b->changes[i].contact, b->count_after,
-                               b->ctx};
+                               b->ctx, loc->node};
             for (loc_sub_t *s = loc->subs; s; s = s->next)
                 s->fn(&ch, s->user);
         }
@@ -125,6 +135,20 @@ static void *APR_THREAD_FUNC writer_main(apr_thread_t *thr, void *data)
         last->next = NULL;
         apr_thread_mutex_unlock(p->lock);
 
+        if (loc->store_ops->apply_group) {
+            /* a shared store decides batch by batch (another node may have won an AOR) */
+            for (loc_batch_t *b = group; b; b = b->next)
+                b->st = APR_SUCCESS;
+            apr_status_t gst = loc->store_ops->apply_group(loc->store, group);
+            p->groups++;
+            p->edits += (apr_uint64_t)n;
+            while (group) {
+                loc_batch_t *next = group->next;
+                loc_batch_finish(loc, group, gst != APR_SUCCESS ? AORTA_ESTORE : group->st);
+                group = next;
+            }
+            continue;
+        }
         int nops = 0;
         for (loc_batch_t *b = group; b; b = b->next) {
             if (nops + b->nops > capops) {

@@ -180,4 +180,4 @@ static void sq_close(loc_store_t *s)
     }
 }
 
-const loc_store_ops_t loc_store_sqlite = {"sqlite", 1, sq_open, sq_load, sq_apply, sq_close};
+const loc_store_ops_t loc_store_sqlite = {"sqlite", 1, sq_open, sq_load, sq_apply, sq_close, NULL};
