@@ -46,6 +46,13 @@ static apr_status_t esl_configure(aorta_module_t *mod, const aorta_conf_t *conf,
     (void)mod;
     if ((st = aorta_settings_apply(esl_settings_table, s, conf, settings, gen_pool, errs)) != APR_SUCCESS)
         return st;
+    if (!s->password || !*s->password) {
+        /* refused here, not only in load(), so that `aorta --check` reports it too */
+        aorta_conf_error(errs, conf, settings ? settings : cf,
+                         "mod_event_socket refuses to start: no password set in event_socket.conf (param "
+                         "\"password\"; the shipped configuration takes it from event_socket_password in vars.xml)");
+        return AORTA_ECONFIG;
+    }
     if (esl_acl_parse(s->acl_list, gen_pool, &s->acl, &bad) != APR_SUCCESS) {
         xmlNode *p, *at = settings;
         for (p = settings ? aorta_xml_child(settings, "param") : NULL; p; p = aorta_xml_next(p, "param")) {
