@@ -50,6 +50,10 @@ const aorta_conf_t *aorta_core_conf(void);
 apr_status_t aorta_conf_load_ex(aorta_conf_t **conf, const char *root_file, apr_table_t *vars, apr_pool_t *pool,
                                 aorta_conf_errors_t *errs, int lenient);
 
+/* ---- settings.c ------------------------------------------------------------------------ */
+/** aorta_settings_document() naming what applies a non-reloadable setting ("restart" for the core). */
+void aorta_settings_document_ex(const aorta_setting_t *table, aorta_stream_t *out, const char *fixed);
+
 /* ---- log.c --------------------------------------------------------------------------- */
 apr_status_t aorta_log_init(apr_pool_t *pool);
 /** Write to stderr too (foreground). */

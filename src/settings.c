@@ -159,6 +159,11 @@ apr_status_t aorta_settings_apply(const aorta_setting_t *table, void *target, co
 
 void aorta_settings_document(const aorta_setting_t *table, aorta_stream_t *out)
 {
+    aorta_settings_document_ex(table, out, "module reload");
+}
+
+void aorta_settings_document_ex(const aorta_setting_t *table, aorta_stream_t *out, const char *fixed)
+{
     static const char *const types[] = {"string", "integer", "boolean", "one of", "comma list", "repeatable"};
     aorta_stream_puts(out, "| param | type | default | reload | description |\n|---|---|---|---|---|\n");
     for (const aorta_setting_t *s = table; s->name; s++) {
@@ -174,6 +179,6 @@ void aorta_settings_document(const aorta_setting_t *table, aorta_stream_t *out)
             aorta_stream_printf(out, " %ld–%ld", s->min, s->max);
         aorta_stream_printf(out, " | %s%s%s | %s | %s |\n", s->def && *s->def ? "`" : "",
                             s->def && *s->def ? s->def : "—", s->def && *s->def ? "`" : "",
-                            s->reloadable ? "reloadxml" : "module reload", s->doc ? s->doc : "");
+                            s->reloadable ? "reloadxml" : fixed, s->doc ? s->doc : "");
     }
 }

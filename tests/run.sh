@@ -12,8 +12,11 @@ failed=0
 while IFS= read -r prog; do
     name=${prog#"$AORTA_BUILDDIR/tests/"}
     # Check programs exit without tearing down the core: leak reports there are noise.
-    out=$(ASAN_OPTIONS=detect_leaks=0 CK_FORK=yes CK_DEFAULT_TIMEOUT=30 "$prog" 2>&1)
+    errf=$(mktemp)
+    out=$(ASAN_OPTIONS=detect_leaks=0 CK_FORK=yes CK_DEFAULT_TIMEOUT=30 "$prog" 2>"$errf")
     rc=$?
+    err=$(cat "$errf"); rm -f "$errf"
+    # Check's summary is on stdout; what the code under test logs goes to stderr
     summary=$(printf '%s\n' "$out" | grep -E '^[0-9]+%: Checks: ' | tail -1)
     if [ -n "$summary" ]; then
         n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$summary")
@@ -27,7 +30,7 @@ while IFS= read -r prog; do
         failed=$((failed + 1))
     fi
     if [ "$bad" -ne 0 ] || [ "$rc" -ne 0 ]; then
-        printf '%s\n' "$out" | grep -vE ':P:' >&2
+        printf '%s\n%s\n' "$out" "$err" | grep -vE ':P:' >&2
         echo "FAIL unit $name" >&2
         [ "$bad" -eq 0 ] && failed=$((failed + 1))
     else
