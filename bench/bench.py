@@ -509,8 +509,9 @@ def run_sipp(ctx, sc, server, calls):
     limit = max(30, int(calls / 300) + 10)  # seconds; the slowest server still finishes
     argv = ["sipp", f"127.0.0.1:{server.port}", "-sf", os.path.join(HERE, "sipp", sc.xml), "-inf", ctx.users_file,
             "-m", str(calls), "-l", str(ctx.args.inflight), "-r", str(ctx.args.rate), "-rp", "1000",
-            "-cid_str", "bench-%u@%s", "-i", "127.0.0.1", "-p", str(free_port()), "-nostdin", "-default_behaviors", "abortunexp", "-recv_timeout", "5000",
-            "-timeout", f"{limit}s", "-trace_stat", "-stf", stat, "-fd", "1", "-trace_err"]
+            "-cid_str", "bench-%u@%s", "-i", "127.0.0.1", "-p", str(free_port()), "-nostdin",
+            "-default_behaviors", "abortunexp", "-recv_timeout", "5000", "-timeout", f"{limit}s",
+            "-trace_stat", "-stf", stat, "-fd", "1", "-trace_err"]
     out_path = os.path.join(cwd, "sipp.out")
     with open(out_path, "wb") as out:
         p = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
@@ -544,9 +545,10 @@ def run_sipp(ctx, sc, server, calls):
             with open(os.path.join(cwd, f), errors="replace") as fh:
                 text = fh.read(4096)
             # "The following events occurred:" then "<date> <time> <epoch>: <event>" entries
-            m = re.search(r"while expecting '(\d+)'.*?received '(?:SIP/2\.0 )?([^\r\n]*)", text, re.S)
+            m = re.search(r"while expecting '(\d+)'.*?received '(?:SIP/2\.0 )?([^\r\n]*)(.*?)\n'", text, re.S)
             if m:
-                st["error"] = f"first: expected {m.group(1)}, received {m.group(2).strip()}"
+                stale = " (stale=true)" if "stale=true" in m.group(3) else ""
+                st["error"] = f"first: expected {m.group(1)}, received {m.group(2).strip()}{stale}"
             else:
                 m = re.search(r"\d+\.\d+: (.*?)(?:\d{4}-\d\d-\d\d\t|\n\n|$)", text, re.S)
                 st["error"] = " ".join((m.group(1) if m else text).split())[:160]

@@ -107,7 +107,17 @@ static void nonce_mac(const unsigned char *secret, const char *ts, const char *r
 
 void reg_nonce_make(const unsigned char *secret, const char *realm, apr_time_t now, char *out)
 {
-    apr_snprintf(out, 17, "%016" APR_UINT64_T_HEX_FMT, (apr_uint64_t)now);
+    /* The issue time is also the nonce's identity (nonce-counts are tracked per nonce), so
+     * two challenges must never get the same one: the time is made strictly increasing
+     * across the process; under load it runs at most a few µs ahead of the clock. */
+    static apr_uint64_t last_issued;
+    apr_uint64_t t = (apr_uint64_t)now;
+    apr_uint64_t prev = __atomic_load_n(&last_issued, __ATOMIC_RELAXED);
+    do {
+        if (t <= prev)
+            t = prev + 1;
+    } while (!__atomic_compare_exchange_n(&last_issued, &prev, t, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+    apr_snprintf(out, 17, "%016" APR_UINT64_T_HEX_FMT, t);
     nonce_mac(secret, out, realm, out + 16);
 }
 

@@ -88,6 +88,23 @@ START_TEST(test_nonces)
 }
 END_TEST
 
+/* Challenges issued in the same microsecond must still get distinct nonces: nonce-counts are
+ * tracked per nonce, so a shared one made the second client's nc=1 look like a replay. */
+START_TEST(test_nonces_unique_at_same_instant)
+{
+    unsigned char secret[REG_SECRET_LEN];
+    memset(secret, 7, sizeof secret);
+    apr_time_t now = apr_time_now() + apr_time_from_sec(1);
+    char prev[REG_NONCE_LEN + 1] = "", cur[REG_NONCE_LEN + 1];
+    for (int i = 0; i < 1000; i++) {
+        reg_nonce_make(secret, "example.com", now, cur);
+        ck_assert_str_ne(cur, prev);
+        ck_assert_int_eq(reg_nonce_check(secret, "example.com", cur, now, 60), REG_NONCE_VALID);
+        strcpy(prev, cur);
+    }
+}
+END_TEST
+
 START_TEST(test_nonce_count)
 {
     reg_nc_table_t *t;
@@ -205,6 +222,7 @@ int main(void)
     tcase_add_test(tc, test_rfc7616_sha256_and_md5);
     tcase_add_test(tc, test_rfc2069_no_qop);
     tcase_add_test(tc, test_nonces);
+    tcase_add_test(tc, test_nonces_unique_at_same_instant);
     tcase_add_test(tc, test_nonce_count);
     tcase_add_test(tc, test_expiry);
     tcase_add_test(tc, test_q_and_match);
