@@ -643,7 +643,8 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=2, help="aorta worker threads; Kamailio runs as many "
                     "children (one on SQLite write-through)")
     ap.add_argument("--settle", type=float, help="seconds to wait after the memory scenario before measuring "
-                    "PSS again (finished transactions expire after 32 s); full default 35, short 0")
+                    "PSS again (finished transactions expire after 32 s and aorta hands freed heap back every 10 s); "
+                    "full default 50, short 0")
     ap.add_argument("--servers", default="kamailio,aorta")
     ap.add_argument("--scenarios", help="comma list of scenario names (default all)")
     ap.add_argument("--kamailio-shm", type=int, default=1024, help="Kamailio -m (MB)")
@@ -659,7 +660,7 @@ def main(argv=None):
     args.contacts = args.contacts or (10000 if args.short else 100000)
     args.count = args.count or (2000 if args.short else 100000)
     if args.settle is None:
-        args.settle = 0 if args.short else 35
+        args.settle = 0 if args.short else 50
     args.stop_timeout = 15 if args.short else 60  # seconds a server may take to exit on SIGTERM
     servers = [s for s in args.servers.split(",") if s]
     for s in servers:
