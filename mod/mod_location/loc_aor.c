@@ -188,6 +188,7 @@ static void ed_change(loc_editor_t *ed, loc_change_kind_t kind, loc_reason_t rea
     ed->ch[ed->nch].kind = kind;
     ed->ch[ed->nch].reason = reason;
     ed->ch[ed->nch].contact = loc_contact_ref(c);
+    ed->ch[ed->nch].skip = 0;
     ed->nch++;
 }
 

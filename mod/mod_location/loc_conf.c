@@ -1,7 +1,8 @@
 /*
  * loc_conf.c — mod_location's part of sip.conf: each profile's <location> (store, dsn) and
  * <aors>. The location is one per process: every profile that has a <location> must name
- * the same store and dsn. AOR names are global (a name defined twice is an error).
+ * the same store and dsn. AOR names are global (a name defined twice is an error). A pgsql
+ * store needs an explicit dsn (a libpq connection string).
  */
 #include "loc_internal.h"
 #include <apr_strings.h>
@@ -10,9 +11,7 @@
 
 static const char *validate_store(const aorta_setting_t *s, const char *value, apr_pool_t *pool)
 {
-    if (!strcmp(value, "pgsql"))
-        return "the pgsql store is not available in this build (use memory or sqlite)";
-    return loc_store_find(value) ? NULL : "must be memory or sqlite";
+    return loc_store_find(value) ? NULL : "must be memory, sqlite or pgsql";
 }
 
 static const char *validate_contact(const aorta_setting_t *s, const char *value, apr_pool_t *pool)
@@ -24,9 +23,9 @@ static const char *validate_contact(const aorta_setting_t *s, const char *value,
 
 const aorta_setting_t loc_location_settings[] = {
     {"store", AORTA_SETTING_STRING, "sqlite", offsetof(loc_conf_t, store), NULL, 0, 0, validate_store, 0,
-     "where contacts persist: memory | sqlite (pgsql: later)"},
+     "where contacts persist: memory | sqlite | pgsql (shared by several nodes)"},
     {"dsn", AORTA_SETTING_STRING, NULL, offsetof(loc_conf_t, dsn), NULL, 0, 0, NULL, 0,
-     "sqlite: database file (default <data dir>/location.db)"},
+     "sqlite: database file (default <data dir>/location.db); pgsql: a libpq connection string (required)"},
     {NULL}};
 
 const aorta_setting_t loc_aor_settings[] = {
@@ -54,6 +53,7 @@ apr_status_t loc_conf_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_co
 {
     loc_conf_t *lc = apr_pcalloc(pool, sizeof *lc);
     int nerr = aorta_conf_errors_count(errs), have_location = 0;
+    xmlNode *first_location = NULL;
     lc->aors = apr_hash_make(pool);
     lc->aor_order = apr_array_make(pool, 16, sizeof(loc_aor_conf_t *));
     aorta_settings_apply(loc_location_settings, lc, conf, NULL, pool, errs);
@@ -74,6 +74,7 @@ apr_status_t loc_conf_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_co
                 lc->store = tmp.store;
                 lc->dsn = tmp.dsn;
                 have_location = 1;
+                first_location = ln;
             }
         }
         xmlNode *aors = aorta_xml_child(pr, "aors");
@@ -101,7 +102,12 @@ apr_status_t loc_conf_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_co
             APR_ARRAY_PUSH(lc->aor_order, loc_aor_conf_t *) = ac;
         }
     }
-    if (!lc->dsn || !*lc->dsn) {
+    if (!strcmp(lc->store, "pgsql") && (!lc->dsn || !*lc->dsn)) {
+        if (first_location)
+            aorta_conf_error(errs, conf, first_location, "store pgsql needs a dsn (a libpq connection string)");
+        else
+            aorta_conf_error(errs, conf, sip, "store pgsql needs a dsn (a libpq connection string)");
+    } else if (!lc->dsn || !*lc->dsn) {
         const char *dd = aorta_conf_var(conf, "data_dir");
         if (!dd)
             dd = aorta_core_dir(AORTA_DIR_DATA);

@@ -236,8 +236,27 @@ void loc_cluster_stop(loc_t *loc);
 /** pgsql helpers shared by the store and the listener (loc_store_pgsql.c). */
 #define LOC_PG_COLS "aor, uri, params, path, user_agent, call_id, cseq, expires, registered, q, src_ip, src_port, " \
                     "transport, instance, reg_id, endpoint, profile"
-/** A contact from a row selected with LOC_PG_COLS (or the sqlite COLS: same order). */
+/** A contact from a row selected with LOC_PG_COLS (or the sqlite COLS: same order); NULL if no aor/uri. */
 loc_contact_t *loc_store_row_contact(const char *const *col);
+
+/** One PostgreSQL connection through apr_dbd (its pool owns the handle). */
+typedef struct loc_pg {
+    apr_pool_t *pool;
+    const struct apr_dbd_driver_t *drv;
+    struct apr_dbd_t *h;
+} loc_pg_t;
+
+/** @p dsn with application_name=aorta-<role>-<node> appended (for pg_stat_activity). */
+const char *loc_pg_dsn(const char *dsn, const char *role, apr_pool_t *pool);
+/** Connect (logs the failure unless @p quiet); on failure *c is zeroed. */
+apr_status_t loc_pg_open(loc_pg_t *c, const char *dsn, apr_pool_t *parent, int quiet);
+void loc_pg_close(loc_pg_t *c);
+apr_status_t loc_pg_exec(loc_pg_t *c, const char *sql);
+/** A PostgreSQL array literal ({"a","b\\"c"}) of @p n strings, into @p p. */
+const char *loc_pg_array(const char *const *v, int n, apr_pool_t *p);
+/** Call @p fn for each row of @p aor (an AOR name, an array literal of names from loc_pg_array,
+ * or NULL: every row; expired ones included); *n = rows. */
+apr_status_t loc_pg_contacts(loc_pg_t *c, const char *aor, apr_pool_t *p, loc_store_row_fn fn, void *user, int *n);
 
 /* ---- dial strings (loc_dial.c) ------------------------------------------------------- */
 

@@ -9,6 +9,10 @@
  * callbacks (which send the 200 OKs). A failed transaction reverts each batch's in-memory
  * change (when the AOR has not moved on since) and reports AORTA_ESTORE.
  *
+ * A shared store (pgsql) applies the group through apply_group, which judges each batch on
+ * its own (b->st: another node may have filled the AOR) and marks changes another node made
+ * first (skip: no event from us).
+ *
  * With the memory store there is no thread: a batch is finished on the committing thread.
  */
 #include "loc_internal.h"

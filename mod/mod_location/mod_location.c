@@ -5,7 +5,8 @@
  * by the show / dial_contacts / resolve commands.
  *
  * Life: load() opens the store, loads unexpired contacts (the store purges expired rows),
- * starts the writer and the expiry thread, then publishes the interface. shutdown() stops
+ * starts the writer and the expiry thread (and, for pgsql, the cluster listener), then
+ * publishes the interface. shutdown() stops
  * the expiry thread, lets the writer commit everything queued, closes the store and frees
  * the contacts. Modules that hold the interface (mod_registrar) unload before us.
  */
@@ -94,6 +95,7 @@ static apr_status_t location_load(aorta_module_t *mod, apr_pool_t *pool)
 
     loc->mod = mod;
     loc->pool = pool;
+    loc->node = apr_pstrdup(pool, aorta_core_switchname());
     loc->store_ops = loc_store_find(conf->store);
     if ((rv = apr_thread_rwlock_create(&loc->sub_lock, pool)) != APR_SUCCESS ||
         (rv = loc_table_create(&loc->table, pool)) != APR_SUCCESS)
@@ -108,15 +110,19 @@ static apr_status_t location_load(aorta_module_t *mod, apr_pool_t *pool)
     if ((rv = loc_persist_start(&loc->persist, loc, pool)) != APR_SUCCESS ||
         (rv = loc_expire_start(loc)) != APR_SUCCESS)
         goto fail;
+    /* a shared store: other nodes' changes reach memory and subscribers through LISTEN */
+    if (loc->store_ops == &loc_store_pgsql && (rv = loc_cluster_start(loc, conf->dsn)) != APR_SUCCESS)
+        goto fail;
     if ((rv = aorta_interface_publish(mod, LOC_API_NAME, &loc_api)) != APR_SUCCESS)
         goto fail;
     aorta_module_set_data(mod, loc);
     aorta_log(AORTA_LOG_INFO, "mod_location: store %s%s%s, %d AORs, %lu contacts loaded", conf->store,
-              loc->store_ops->durable ? " " : "", loc->store_ops->durable ? conf->dsn : "",
+              loc->store_ops == &loc_store_sqlite ? " " : "", loc->store_ops == &loc_store_sqlite ? conf->dsn : "",
               conf->aor_order->nelts, (unsigned long)loc_count());
     return APR_SUCCESS;
 fail:
     aorta_log(AORTA_LOG_ERR, "mod_location: start failed: %s", aorta_strerror(rv, buf, sizeof buf));
+    loc_cluster_stop(loc);
     loc_expire_stop(loc);
     loc_persist_stop(loc->persist);
     loc->store_ops->close(loc->store);
@@ -144,6 +150,7 @@ static void location_shutdown(aorta_module_t *mod)
         return;
     loc_expire_stop(loc);
     loc_qualify_drain();
+    loc_cluster_stop(loc);
     loc_persist_stop(loc->persist);
     loc->store_ops->close(loc->store);
     loc_table_destroy(loc->table);

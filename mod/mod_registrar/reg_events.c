@@ -60,6 +60,8 @@ void reg_events_change(const loc_change_t *ch, void *user)
     aorta_event_add_header(ev, "instance-id", c->instance);
     aorta_event_add_header(ev, "reg-id", c->reg_id);
     add_int(ev, "contact-count", ch->contact_count);
+    /* the node that made the change: with a shared (pgsql) location every node fires it */
+    aorta_event_add_header(ev, "origin-node", ch->origin ? ch->origin : aorta_core_switchname());
     aorta_event_add_header(ev, "registration-type", type);
     aorta_event_add_header(ev, "reason", reason);
     aorta_event_fire(&ev);

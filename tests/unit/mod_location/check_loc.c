@@ -1,7 +1,9 @@
 /*
  * check_loc.c — mod_location's logic without the daemon: the contact order, expiry
  * arithmetic, dial-string legs, per-AOR edits with change notifications (memory store),
- * expiry sweeps, and the SQLite store's write / purge / load cycle.
+ * expiry sweeps, the SQLite store's write / purge / load cycle, and for the shared (pgsql)
+ * store: the NOTIFY payload codec, per-batch verdicts of apply_group (skipped changes fire
+ * no event, a refused batch reverts) and table resynchronisation.
  */
 #include "../check_common.h"
 #include "mod_location/loc_internal.h"
@@ -349,7 +351,8 @@ static apr_status_t failing_apply(loc_store_t *s, const loc_op_t *ops, int n)
 static void failing_close(loc_store_t *s)
 {
 }
-static const loc_store_ops_t failing_store = {"failing", 1, failing_open, failing_load, failing_apply, failing_close};
+static const loc_store_ops_t failing_store = {"failing", 1,           failing_open, failing_load,
+                                             failing_apply, failing_close, NULL};
 
 START_TEST(test_store_failure_reverts)
 {
@@ -378,6 +381,208 @@ START_TEST(test_store_failure_reverts)
 }
 END_TEST
 
+START_TEST(test_cluster_payload)
+{
+    loc_contact_t t;
+    memset(&t, 0, sizeof t);
+    t.aor = "5000";
+    t.uri = "sip:5000@192.0.2.1:5060;transport=tcp";
+    t.params = "q=0.5;+sip.instance=\"<urn:uuid:1>\"";
+    t.path = "<sip:p1;lr>";
+    t.user_agent = "phone \"x\" \xc3\xa9";
+    t.call_id = "cid@h";
+    t.instance = "<urn:uuid:1>";
+    t.reg_id = "1";
+    t.endpoint = "5000";
+    t.profile = "internal";
+    t.src_ip = "192.0.2.1";
+    t.transport = "tcp";
+    t.src_port = 5060;
+    t.q = 500;
+    t.cseq = 42;
+    t.expires = APR_INT64_C(1790000000123456);
+    t.registered = APR_INT64_C(1789999000000001);
+    loc_contact_t *c = loc_contact_new(&t);
+    loc_change_rec_t ch = {LOC_CHANGE_REMOVE, LOC_REASON_EXPIRED, c, 0};
+    const char *pl = loc_cluster_encode("node-a", &ch, 3, pool);
+    ck_assert_ptr_nonnull(pl);
+
+    const char *node;
+    loc_change_kind_t kind;
+    loc_reason_t reason;
+    int count;
+    loc_contact_t d;
+    ck_assert_int_eq(loc_cluster_decode(pl, pool, &node, &kind, &reason, &count, &d), APR_SUCCESS);
+    ck_assert_str_eq(node, "node-a");
+    ck_assert_int_eq(kind, LOC_CHANGE_REMOVE);
+    ck_assert_int_eq(reason, LOC_REASON_EXPIRED);
+    ck_assert_int_eq(count, 3);
+    ck_assert_str_eq(d.aor, t.aor);
+    ck_assert_str_eq(d.uri, t.uri);
+    ck_assert_str_eq(d.params, t.params);
+    ck_assert_str_eq(d.path, t.path);
+    ck_assert_str_eq(d.user_agent, t.user_agent);
+    ck_assert_str_eq(d.instance, t.instance);
+    ck_assert_str_eq(d.transport, "tcp");
+    ck_assert_int_eq(d.src_port, 5060);
+    ck_assert_int_eq(d.q, 500);
+    ck_assert_uint_eq(d.cseq, 42);
+    ck_assert(d.expires == t.expires && d.registered == t.registered);
+    loc_contact_unref(c);
+
+    /* absent fields stay absent; q -1 survives */
+    memset(&t, 0, sizeof t);
+    t.aor = "a";
+    t.uri = "sip:a@h";
+    t.q = -1;
+    c = loc_contact_new(&t);
+    ch.contact = c;
+    ch.kind = LOC_CHANGE_NEW;
+    ck_assert_int_eq(loc_cluster_decode(loc_cluster_encode("n", &ch, 1, pool), pool, &node, &kind, &reason, &count, &d),
+                     APR_SUCCESS);
+    ck_assert_int_eq(kind, LOC_CHANGE_NEW);
+    ck_assert_ptr_null(d.params);
+    ck_assert_ptr_null(d.user_agent);
+    ck_assert_int_eq(d.q, -1);
+    loc_contact_unref(c);
+
+    /* a payload too long for NOTIFY drops the optional fields, not the identity */
+    char *big = apr_palloc(pool, 9000);
+    memset(big, 'x', 8999);
+    big[8999] = 0;
+    memset(&t, 0, sizeof t);
+    t.aor = "a";
+    t.uri = "sip:a@h";
+    t.user_agent = big;
+    c = loc_contact_new(&t);
+    ch.contact = c;
+    pl = loc_cluster_encode("n", &ch, 1, pool);
+    ck_assert_int_le((int)strlen(pl), LOC_CLUSTER_PAYLOAD_MAX);
+    ck_assert_int_eq(loc_cluster_decode(pl, pool, &node, &kind, &reason, &count, &d), APR_SUCCESS);
+    ck_assert_str_eq(d.uri, "sip:a@h");
+    ck_assert_ptr_null(d.user_agent);
+    loc_contact_unref(c);
+
+    ck_assert_int_eq(loc_cluster_decode("{\"o\":\"n\"}", pool, &node, &kind, &reason, &count, &d), APR_EINVAL);
+    ck_assert_int_eq(loc_cluster_decode("not json", pool, &node, &kind, &reason, &count, &d), APR_EINVAL);
+
+    /* array literals for ANY()/unnest(): quotes and backslashes escaped */
+    const char *v[3] = {"5000", "a\"b", "c\\d,{e}"};
+    ck_assert_str_eq(loc_pg_array(v, 3, pool), "{\"5000\",\"a\\\"b\",\"c\\\\d,{e}\"}");
+    ck_assert_str_eq(loc_pg_array(v, 0, pool), "{}");
+}
+END_TEST
+
+/* A shared store's verdicts: batch 1 commits but its removal was another node's (skip),
+ * batch 2 is refused (max-contacts filled elsewhere). */
+static int group_calls;
+static apr_status_t group_apply(loc_store_t *s, loc_batch_t *group)
+{
+    group_calls++;
+    for (loc_batch_t *b = group; b; b = b->next) {
+        if (!strcmp(b->aor, "skip")) {
+            for (int i = 0; i < b->nchanges; i++)
+                if (b->changes[i].kind == LOC_CHANGE_REMOVE)
+                    b->changes[i].skip = 1;
+        } else if (!strcmp(b->aor, "refuse")) {
+            b->st = AORTA_ESTORE;
+        }
+    }
+    return APR_SUCCESS;
+}
+static const loc_store_ops_t group_store = {"group", 1, failing_open, failing_load, failing_apply, failing_close,
+                                            group_apply};
+
+static apr_status_t wait_done(void)
+{
+    for (int i = 0; i < 500 && done_st == (apr_status_t)-1; i++)
+        apr_sleep(10000);
+    return done_st;
+}
+
+START_TEST(test_apply_group_verdicts)
+{
+    seen_t seen;
+    memset(&seen, 0, sizeof seen);
+    loc_t *loc = make_loc(&group_store, NULL, &seen);
+    apr_time_t now = apr_time_now();
+    loc_contact_t *a = mk("sip:a@h", -1, now, now + apr_time_from_sec(60));
+    loc_contact_t *b = mk("sip:b@h", -1, now, now + apr_time_from_sec(60));
+    loc_editor_t *ed;
+    int n;
+
+    /* "skip": add a, then remove it; the removal was already made elsewhere */
+    ck_assert_int_eq(loc_edit_begin("skip", &ed), APR_SUCCESS);
+    loc_edit_put(ed, a, NULL);
+    done_st = -1;
+    loc_edit_commit(ed, NULL, on_done, NULL);
+    ck_assert_int_eq(wait_done(), APR_SUCCESS);
+    ck_assert_int_eq(seen.n, 1);
+    ck_assert_int_eq(loc_edit_begin("skip", &ed), APR_SUCCESS);
+    const loc_contact_t *const *cur = loc_edit_contacts(ed, &n);
+    ck_assert_int_eq(n, 1);
+    loc_edit_remove(ed, cur[0], LOC_REASON_EXPIRED);
+    done_st = -1;
+    loc_edit_commit(ed, NULL, on_done, NULL);
+    ck_assert_int_eq(wait_done(), APR_SUCCESS);
+    ck_assert_int_eq(seen.n, 1); /* no second event from this node */
+
+    /* "refuse": the edit is reverted and reported as a store failure, no event */
+    ck_assert_int_eq(loc_edit_begin("refuse", &ed), APR_SUCCESS);
+    loc_edit_put(ed, b, NULL);
+    done_st = -1;
+    done_n = -1;
+    loc_edit_commit(ed, NULL, on_done, NULL);
+    ck_assert_int_eq(wait_done(), AORTA_ESTORE);
+    ck_assert_int_eq(done_n, 0);
+    ck_assert_int_eq(seen.n, 1);
+    ck_assert_uint_eq(loc_count(), 0);
+    ck_assert_int_ge(group_calls, 3);
+    loc_contact_unref(a);
+    loc_contact_unref(b);
+    close_loc(loc);
+}
+END_TEST
+
+START_TEST(test_table_resync)
+{
+    seen_t seen;
+    memset(&seen, 0, sizeof seen);
+    loc_t *loc = make_loc(&loc_store_memory, NULL, &seen);
+    apr_time_t now = apr_time_now(), later = now + apr_time_from_sec(60);
+    const loc_contact_t *v[2] = {mk("sip:a@h", 100, now, later), mk("sip:b@h", 900, now, later)};
+    loc_table_replace(loc, "5000", v, 2);
+    ck_assert_uint_eq(loc_count(), 2);
+    apr_array_header_t *cs;
+    loc_contacts_get("5000", pool, &cs);
+    ck_assert_int_eq(cs->nelts, 2);
+    ck_assert_str_eq(APR_ARRAY_IDX(cs, 0, const loc_contact_t *)->uri, "sip:b@h"); /* canonical order: q */
+
+    /* the table says: 5000 has only c, 6000 has d */
+    apr_hash_t *rows = apr_hash_make(pool);
+    apr_array_header_t *r5 = apr_array_make(pool, 1, sizeof(const loc_contact_t *));
+    apr_array_header_t *r6 = apr_array_make(pool, 1, sizeof(const loc_contact_t *));
+    APR_ARRAY_PUSH(r5, const loc_contact_t *) = mk("sip:c@h", -1, now, later);
+    loc_contact_t *d = mk("sip:d@h", -1, now, later);
+    APR_ARRAY_PUSH(r6, const loc_contact_t *) = d;
+    apr_hash_set(rows, "5000", APR_HASH_KEY_STRING, r5);
+    apr_hash_set(rows, "6000", APR_HASH_KEY_STRING, r6);
+    loc_table_resync(loc, rows);
+    ck_assert_uint_eq(loc_count(), 2);
+    loc_contacts_get("5000", pool, &cs);
+    ck_assert_int_eq(cs->nelts, 1);
+    ck_assert_str_eq(APR_ARRAY_IDX(cs, 0, const loc_contact_t *)->uri, "sip:c@h");
+    loc_contacts_get("6000", pool, &cs);
+    ck_assert_int_eq(cs->nelts, 1);
+
+    /* an empty table empties memory */
+    loc_table_resync(loc, apr_hash_make(pool));
+    ck_assert_uint_eq(loc_count(), 0);
+    ck_assert_int_eq(seen.n, 0); /* resynchronisation fires nothing */
+    close_loc(loc);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mod_location");
@@ -391,6 +596,9 @@ int main(void)
     tcase_add_test(tc, test_edit_memory);
     tcase_add_test(tc, test_sqlite_store);
     tcase_add_test(tc, test_store_failure_reverts);
+    tcase_add_test(tc, test_cluster_payload);
+    tcase_add_test(tc, test_apply_group_verdicts);
+    tcase_add_test(tc, test_table_resync);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }
