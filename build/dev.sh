@@ -24,7 +24,7 @@ done
 build_pkgs=(build-essential autoconf automake libtool pkg-config
     libsofia-sip-ua-dev libapr1-dev libaprutil1-dev libaprutil1-dbd-sqlite3 libaprutil1-dbd-pgsql
     libxml2-dev libpcre2-dev libjansson-dev libssl-dev libedit-dev uuid-dev libpq-dev check)
-test_pkgs=(sip-tester python3 openssl sqlite3 procps postgresql kamailio kamailio-sqlite-modules)
+test_pkgs=(sip-tester python3 openssl sqlite3 procps postgresql kamailio kamailio-sqlite-modules baresip-core)
 
 need_pkgs() {
     local missing=()

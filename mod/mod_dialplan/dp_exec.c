@@ -6,8 +6,9 @@
  *   log [<level>] <text>    a log line (level: debug..crit; default debug, as FreeSWITCH's log)
  *   respond <code> [reason] 1xx: sent and the dialplan goes on; 3xx-6xx: the final answer
  *   hangup [<cause>]        the final answer is the cause's SIP status (default NORMAL_CLEARING)
- *   bridge <dialstring>     see dp_bridge(): error/ legs map their cause to a status; forking
- *                           to sip/ legs is not implemented yet (501)
+ *   bridge <dialstring>     see dp_bridge(): only error/ legs: their best status at once; sip/
+ *                           legs: call->bridge_start (dp_bridge.c) suspends the run while they
+ *                           ring; in a dry run (dialplan_test) where each leg would go
  * A failed bridge ends the call with its status unless continue_on_fail is true or lists the
  * cause (FreeSWITCH's variable), in which case the next action runs.
  *
@@ -26,7 +27,9 @@ static void trace(dp_call_t *call, const char *fmt, const char *a, const char *b
         call->trace(call->trace_user, fmt, a, b);
 }
 
-static void decide(dp_call_t *call, int status, const char *phrase, const char *why)
+#define decide dp_decide
+
+void dp_decide(dp_call_t *call, int status, const char *phrase, const char *why)
 {
     call->status = status;
     call->phrase = phrase && *phrase ? phrase : dp_sip_phrase(status);
@@ -172,7 +175,9 @@ static int continue_on_fail(dp_call_t *call, const char *cause)
     return 0;
 }
 
-static void bridge_failed(dp_call_t *call, const char *cause, int status, const char *why)
+#define bridge_failed dp_bridge_fail
+
+void dp_bridge_fail(dp_call_t *call, const char *cause, int status, const char *why)
 {
     apr_table_set(call->vars, "originate_disposition", cause);
     if (continue_on_fail(call, cause)) {
@@ -206,11 +211,33 @@ apr_status_t dp_bridge(dp_call_t *call, const char *dialstring)
             trace(call, "  %s%s", line, "");
     }
     if (ds->nerror < ds->nlegs) {
-        /* The stateful forking proxy needs outgoing INVITE client transactions in the
-         * profile's SIP thread, which the endpoints interface does not offer yet. */
-        aorta_log(AORTA_LOG_NOTICE, "dialplan: bridge to %d sip/ leg%s is not implemented yet: %s",
-                  ds->nlegs - ds->nerror, ds->nlegs - ds->nerror == 1 ? "" : "s", dialstring);
-        bridge_failed(call, "SERVICE_NOT_IMPLEMENTED", 501, "bridge: forking to sip/ legs is not implemented yet");
+        if (call->bridge_start) {
+            call->bridge_start(call, ds, dialstring);
+            return APR_SUCCESS;
+        }
+        /* dialplan_test: show where each leg would go, send nothing */
+        for (int b = 0; b < ds->branches->nelts; b++) {
+            const dp_branch_t *br = APR_ARRAY_IDX(ds->branches, b, dp_branch_t *);
+            for (int g = 0; g < br->groups->nelts; g++) {
+                const dp_group_t *gr = APR_ARRAY_IDX(br->groups, g, dp_group_t *);
+                for (int l = 0; l < gr->legs->nelts; l++) {
+                    const dp_leg_t *leg = APR_ARRAY_IDX(gr->legs, l, dp_leg_t *);
+                    const char *uri, *route, *dest, *why;
+                    if (leg->kind != DP_LEG_SIP || !call->leg_resolve)
+                        continue;
+                    int st = call->leg_resolve(leg, call->pool, &uri, &route, &dest, &why);
+                    if (st)
+                        trace(call, "  %s -> %s", leg->target, apr_psprintf(call->pool, "%d (%s)", st, why));
+                    else
+                        trace(call, "  %s -> %s", leg->target,
+                              apr_psprintf(call->pool, "%s%s%s%s%s", uri, route ? " route " : "", route ? route : "",
+                                           dest ? " via " : "", dest ? dest : ""));
+                }
+            }
+        }
+        decide(call, 200, "OK",
+               apr_psprintf(call->pool, "bridge: dry run, %d sip/ leg%s would ring; the callees' answers decide",
+                            ds->nlegs - ds->nerror, ds->nlegs - ds->nerror == 1 ? "" : "s"));
         return APR_SUCCESS;
     }
     /* Only error/ legs: each fails at once; the best response wins (RFC 3261 §16.7). */
@@ -264,8 +291,17 @@ const dp_app_t *dp_app_find(const char *name)
 
 void dp_exec_run(dp_call_t *call, const apr_array_header_t *steps)
 {
-    for (int i = 0; i < steps->nelts && !call->status; i++) {
-        const dp_step_t *s = &APR_ARRAY_IDX(steps, i, dp_step_t);
+    call->steps = steps;
+    call->next = 0;
+    dp_exec_continue(call);
+}
+
+void dp_exec_continue(dp_call_t *call)
+{
+    const apr_array_header_t *steps = call->steps;
+    while (call->next < steps->nelts && !call->status && !call->suspended) {
+        const dp_step_t *s = &APR_ARRAY_IDX(steps, call->next, dp_step_t);
+        call->next++;
         const char *data, *err;
         if (dp_expand(s->data, call->vars, call->pool, &data, &err) != APR_SUCCESS) {
             aorta_log(AORTA_LOG_ERR, "dialplan %s: %s data \"%s\": %s", s->action->where, s->action->app->name, s->data,
@@ -277,6 +313,8 @@ void dp_exec_run(dp_call_t *call, const apr_array_header_t *steps)
             call->trace(call->trace_user, "%s %s %s", s->anti ? "anti-action" : "action", s->action->app->name, data);
         s->action->app->run(call, data);
     }
+    if (call->suspended)
+        return; /* a bridge is ringing: dp_bridge resumes the run */
     if (!call->status)
         decide(call, 480, NULL, "the dialplan ended without a final answer");
 }

@@ -1,7 +1,8 @@
 /*
  * dp_internal.h — mod_dialplan's shared types: the parsed dialplan (one configuration
  * generation), the hunt that turns a call's variables into a list of actions, and the
- * execution of those actions by the applications.
+ * execution of those actions by the applications; a bridge to sip/ legs suspends the run
+ * until dp_bridge.c resumes it.
  *
  * Lifetimes: a dp_conf_t and everything in it (compiled pcre2 patterns included, freed by a
  * cleanup) belong to the generation pool; calls hold the generation for their whole run
@@ -103,6 +104,22 @@ struct dp_call {
     int status; /**< final decision; 0 while undecided */
     const char *phrase;
     const char *why; /**< one line for the log */
+
+    /* asynchronous bridge (INVITE only; NULL/0 in a dry run): */
+    /**
+     * Ring the sip/ legs of @p ds. Either it failed at once (it called dp_bridge_fail) or it
+     * set call->suspended and calls dp_bridge_resume() when the bridge ends.
+     */
+    void (*bridge_start)(dp_call_t *call, const dp_dialstring_t *ds, const char *dialstring);
+    /** A suspended run ended (status decided): answer and clean up. Called by dp_bridge only. */
+    void (*done)(dp_call_t *call);
+    /** dialplan_test: shows where each sip/ leg goes (dp_leg_resolve), or NULL. */
+    int (*leg_resolve)(const dp_leg_t *leg, apr_pool_t *pool, const char **uri, const char **route,
+                       const char **destination, const char **why);
+    const apr_array_header_t *steps; /**< what dp_exec_run runs */
+    int next;                        /**< index of the next step */
+    int suspended;                   /**< a bridge is ringing */
+    void *relay;                     /**< ep_branch_event_t *: a callee's 2xx to relay as the final answer */
 };
 
 typedef apr_status_t (*dp_app_fn)(dp_call_t *call, const char *data);
@@ -138,6 +155,31 @@ void dp_route(dp_call_t *call, const dp_conf_t *conf, const char *context, const
 
 /** Evaluate a bridge dial string (shared by the app and dialplan_test). */
 apr_status_t dp_bridge(dp_call_t *call, const char *dialstring);
+/** Set the final decision. */
+void dp_decide(dp_call_t *call, int status, const char *phrase, const char *why);
+/** A bridge failed with @p cause / @p status: decide, unless continue_on_fail lets the run go on. */
+void dp_bridge_fail(dp_call_t *call, const char *cause, int status, const char *why);
+/** Run the steps from call->next (after a suspended bridge ended, call->suspended cleared). */
+void dp_exec_continue(dp_call_t *call);
+
+/* ---- dp_bridge.c ------------------------------------------------------------------------- */
+
+struct ep_request;
+/** Start ringing @p ds for the held INVITE @p req (see dp_call_t.bridge_start). */
+void dp_bridge_ring(dp_call_t *call, struct ep_request *req, const dp_dialstring_t *ds, const char *dialstring);
+/** The caller CANCELled the INVITE of @p call_id: cancel its branches; the call ends 487. */
+void dp_bridge_caller_cancel(const char *call_id);
+apr_status_t dp_bridge_init(apr_pool_t *pool);
+/** At unload: cancel every ringing bridge and wait (bounded) until their branches are over. */
+void dp_bridge_shutdown(void);
+
+/**
+ * Where a sip/ leg goes (SPEC §8): *uri, *route, *destination (NULL when absent), or a
+ * status (404 unknown endpoint, 480 no contact) and *why. Needs the endpoints and location
+ * interfaces. Leg variables sip_route / sip_network_destination win.
+ */
+int dp_leg_resolve(const dp_leg_t *leg, apr_pool_t *pool, const char **uri, const char **route,
+                   const char **destination, const char **why);
 
 /* ---- dp_invite.c ------------------------------------------------------------------------- */
 

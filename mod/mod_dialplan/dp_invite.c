@@ -7,8 +7,9 @@
  * copied into the request pool. The configuration generation is held for the whole call, so
  * a reloadxml in the middle does not pull the dialplan from under it.
  *
- * BYE and a re-INVITE (To tag) get 481: no dialog is ever established until bridging exists
- * (docs/dialplan.md).
+ * A bridge to sip/ legs suspends the run (the request is held) until dp_bridge.c resumes it.
+ * BYE and a re-INVITE (To tag) that reach this service did not come back through our
+ * Record-Route (mod_endpoints routes those): 481. CANCEL stops the call's bridge.
  */
 #include "dp_internal.h"
 #include "mod_endpoints/ep_api.h"
@@ -70,34 +71,73 @@ static void invite_provisional(dp_call_t *call, int status, const char *phrase)
     dp_ep->reply(call->user, status, phrase, NULL, NULL, NULL);
 }
 
+/* One INVITE's run, in its request pool (held until the final answer). */
+typedef struct invite_run {
+    dp_call_t call;
+    ep_request_t *req;
+    aorta_config_gen_t *gen;
+    const char *context, *ext;
+} invite_run_t;
+
+/* The run ended: answer (unless a callee's 2xx was relayed), log the decision, let go. */
+static void invite_done(dp_call_t *call)
+{
+    invite_run_t *r = (invite_run_t *)call;
+    ep_request_t *req = r->req;
+    aorta_log(AORTA_LOG_INFO, "INVITE %s from endpoint %s (%s:%u) to '%s': context %s, extension %s -> %d %s (%s)",
+              req->sip->sip_call_id ? req->sip->sip_call_id->i_id : "-", req->endpoint->name, req->src_ip,
+              req->src_port, apr_table_get(call->vars, "destination_number"), r->context, r->ext ? r->ext : "none",
+              call->status, call->phrase, call->why);
+    aorta_module_config_release(r->gen);
+    /* last: the final answer frees req, r and call */
+    if (!call->relay || dp_ep->proxy_relay(req, call->relay) != APR_SUCCESS)
+        dp_ep->reply(req, call->relay ? 500 : call->status, call->phrase, NULL, NULL, NULL);
+}
+
+static void invite_bridge_start(dp_call_t *call, const dp_dialstring_t *ds, const char *dialstring)
+{
+    dp_bridge_ring(call, ((invite_run_t *)call)->req, ds, dialstring);
+}
+
 static void invite_handle(ep_request_t *req, void *user)
 {
+    (void)user;
     if (req->sip->sip_to && req->sip->sip_to->a_tag) {
-        /* a re-INVITE: no dialog exists here until bridging does (RFC 3261 §12.2.2) */
+        /* a re-INVITE that did not come back through our Record-Route (mod_endpoints routes those) */
         dp_ep->reply(req, 481, "Call/Transaction Does Not Exist", NULL, NULL, NULL);
         return;
     }
-    aorta_config_gen_t *gen;
-    const dp_conf_t *conf = aorta_module_config_acquire(dp_module, &gen);
-    const char *context = req->endpoint->context && *req->endpoint->context ? req->endpoint->context : "default";
-    const char *ext;
-    dp_call_t call = {0};
-    call.pool = req->pool;
-    call.vars = invite_vars(req);
-    call.provisional = invite_provisional;
-    call.user = req;
-    dp_route(&call, conf, context, &ext);
-    aorta_log(AORTA_LOG_INFO, "INVITE %s from endpoint %s (%s:%u) to '%s': context %s, extension %s -> %d %s (%s)",
-              req->sip->sip_call_id ? req->sip->sip_call_id->i_id : "-", req->endpoint->name, req->src_ip,
-              req->src_port, apr_table_get(call.vars, "destination_number"), context, ext ? ext : "none", call.status,
-              call.phrase, call.why);
-    dp_ep->reply(req, call.status, call.phrase, NULL, NULL, NULL);
-    aorta_module_config_release(gen);
+    /* a bridge answers later, from a branch event: the request stays ours until then */
+    dp_ep->hold(req);
+    invite_run_t *r = apr_pcalloc(req->pool, sizeof *r);
+    r->req = req;
+    const dp_conf_t *conf = aorta_module_config_acquire(dp_module, &r->gen);
+    r->context = req->endpoint->context && *req->endpoint->context ? req->endpoint->context : "default";
+    dp_call_t *call = &r->call;
+    call->pool = req->pool;
+    call->vars = invite_vars(req);
+    call->provisional = invite_provisional;
+    call->user = req;
+    call->bridge_start = invite_bridge_start;
+    call->done = invite_done;
+    dp_route(call, conf, r->context, &r->ext);
+    if (!call->suspended)
+        invite_done(call);
 }
 
 static void bye_handle(ep_request_t *req, void *user)
 {
+    (void)user;
     dp_ep->reply(req, 481, "Call/Transaction Does Not Exist", NULL, NULL, NULL);
+}
+
+/* The caller's CANCEL (nta has answered it 200, and the INVITE 487): stop the bridge. */
+static void cancel_handle(ep_request_t *req, void *user)
+{
+    (void)user;
+    if (req->sip->sip_call_id)
+        dp_bridge_caller_cancel(req->sip->sip_call_id->i_id);
+    dp_ep->reply(req, 200, "OK", NULL, NULL, NULL); /* completes it; nothing is sent */
 }
 
 apr_status_t dp_invite_start(aorta_module_t *mod)
@@ -111,8 +151,9 @@ apr_status_t dp_invite_start(aorta_module_t *mod)
         return AORTA_EDEPEND;
     }
     if ((rv = dp_ep->method_register(mod, "INVITE", invite_handle, NULL)) != APR_SUCCESS ||
-        (rv = dp_ep->method_register(mod, "BYE", bye_handle, NULL)) != APR_SUCCESS) {
-        aorta_log(AORTA_LOG_ERR, "mod_dialplan: cannot take the INVITE/BYE method services");
+        (rv = dp_ep->method_register(mod, "BYE", bye_handle, NULL)) != APR_SUCCESS ||
+        (rv = dp_ep->method_register(mod, "CANCEL", cancel_handle, NULL)) != APR_SUCCESS) {
+        aorta_log(AORTA_LOG_ERR, "mod_dialplan: cannot take the INVITE/BYE/CANCEL method services");
         dp_ep->unregister_owner(mod);
         return rv;
     }
@@ -123,5 +164,6 @@ void dp_invite_stop(aorta_module_t *mod)
 {
     if (dp_ep)
         dp_ep->unregister_owner(mod);
+    dp_bridge_shutdown();
     dp_ep = NULL;
 }

@@ -27,6 +27,7 @@ typedef struct waitset {
     apr_thread_mutex_t *lock;
     apr_thread_cond_t *cond;
     int pending;
+    apr_pool_t *pool;
 } waitset_t;
 
 typedef struct dest {
@@ -49,73 +50,19 @@ static void dest_done(int status, const char *phrase, const sip_t *sip, void *us
     apr_thread_mutex_unlock(d->ws->lock);
 }
 
-/* The route to a contact as mod_location records it (see loc_dial.c): Path, or a NAT'd source. */
-static void contact_route(const loc_contact_t *c, ep_outgoing_t *out, apr_pool_t *pool)
+static void resolve(dest_t *d)
 {
-    out->uri = apr_pstrdup(pool, c->uri);
-    if (c->path) {
-        out->route = apr_pstrdup(pool, c->path);
+    const char *uri, *route, *dest, *why;
+    int st = dp_leg_resolve(d->leg, d->ws->pool, &uri, &route, &dest, &why);
+    if (st) {
+        d->status = st;
+        d->why = d->leg->kind == DP_LEG_ERROR ? apr_pstrcat(d->ws->pool, why, ": not sent", NULL) : why;
         return;
     }
-    if (c->is_static || !c->src_ip)
-        return;
-    url_t *u = url_make(NULL, c->uri); /* sofia's parser on a malloc'd home: freed below */
-    int nat = 1;
-    if (u) {
-        const char *port = u->url_port ? u->url_port : (u->url_type == url_sips ? "5061" : "5060");
-        nat = !u->url_host || strcmp(u->url_host, c->src_ip) || atoi(port) != c->src_port;
-        su_free(NULL, u);
-    }
-    if (nat)
-        out->destination =
-            apr_psprintf(pool, "sip:%s%s%s:%u;transport=%s", strchr(c->src_ip, ':') ? "[" : "", c->src_ip,
-                         strchr(c->src_ip, ':') ? "]" : "", c->src_port, c->transport ? c->transport : "udp");
-}
-
-static void resolve(dest_t *d, const ep_api_t *ep, const loc_api_t *loc, apr_pool_t *pool)
-{
-    const dp_leg_t *leg = d->leg;
-    if (leg->kind == DP_LEG_ERROR) {
-        d->status = dp_cause_to_sip(leg->cause);
-        d->why = apr_psprintf(pool, "error leg %s: not sent", leg->cause);
-        return;
-    }
-    aorta_config_gen_t *gen = NULL;
-    const ep_endpoint_t *e = ep->endpoint_find(leg->endpoint, &gen);
-    if (!e) {
-        d->status = 404;
-        d->why = apr_psprintf(pool, "endpoint '%s' not found", leg->endpoint);
-        return;
-    }
-    apr_array_header_t *aors = apr_array_copy(pool, e->aors);
-    for (int i = 0; i < aors->nelts; i++)
-        APR_ARRAY_IDX(aors, i, const char *) = apr_pstrdup(pool, APR_ARRAY_IDX(aors, i, const char *));
-    aorta_module_config_release(gen);
-    d->out.endpoint = leg->endpoint;
-    if (leg->uri) {
-        d->out.uri = leg->uri;
-    } else {
-        if (leg->aor) {
-            aors = apr_array_make(pool, 1, sizeof(const char *));
-            APR_ARRAY_PUSH(aors, const char *) = leg->aor;
-        }
-        for (int i = 0; i < aors->nelts && !d->out.uri; i++) {
-            apr_array_header_t *cs;
-            if (loc->contacts_get(APR_ARRAY_IDX(aors, i, const char *), pool, &cs) == APR_SUCCESS && cs->nelts)
-                contact_route(APR_ARRAY_IDX(cs, 0, const loc_contact_t *), &d->out, pool);
-        }
-        if (!d->out.uri) {
-            d->status = dp_cause_to_sip("USER_NOT_REGISTERED");
-            d->why = leg->aor ? apr_psprintf(pool, "AOR %s has no contact", leg->aor)
-                              : apr_psprintf(pool, "no AOR of endpoint %s has a contact", leg->endpoint);
-            return;
-        }
-    }
-    const char *v;
-    if ((v = dp_vars_get(leg->vars, "sip_route")) && *v)
-        d->out.route = v;
-    if ((v = dp_vars_get(leg->vars, "sip_network_destination")) && *v)
-        d->out.destination = v;
+    d->out.endpoint = d->leg->endpoint;
+    d->out.uri = uri;
+    d->out.route = route;
+    d->out.destination = dest;
 }
 
 /* Run one outgoing request per leg of @p dialstring and print the outcome of each. */
@@ -134,7 +81,7 @@ static apr_status_t send_all(const char *cmd, const char *dialstring, const ep_o
         aorta_stream_printf(out, "-ERR bad dial string: %s\n", err);
         return AORTA_ESYNTAX;
     }
-    waitset_t ws = {NULL, NULL, 0};
+    waitset_t ws = {NULL, NULL, 0, pool};
     apr_thread_mutex_create(&ws.lock, APR_THREAD_MUTEX_DEFAULT, pool);
     apr_thread_cond_create(&ws.cond, pool);
     apr_array_header_t *dests = apr_array_make(pool, ds->nlegs, sizeof(dest_t *));
@@ -147,7 +94,7 @@ static apr_status_t send_all(const char *cmd, const char *dialstring, const ep_o
                 d->leg = APR_ARRAY_IDX(gr->legs, l, dp_leg_t *);
                 d->out = *tmpl;
                 d->ws = &ws;
-                resolve(d, ep, loc, pool);
+                resolve(d);
                 APR_ARRAY_PUSH(dests, dest_t *) = d;
             }
         }

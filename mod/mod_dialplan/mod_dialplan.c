@@ -80,6 +80,7 @@ static apr_status_t cmd_dialplan_test(const char *args, aorta_stream_t *out, apr
     }
     aorta_stream_printf(out, "context: %s\ndestination_number: %s\n", argv[0], argv[1]);
     const char *ext;
+    call.leg_resolve = dp_leg_resolve;
     dp_route(&call, conf, argv[0], &ext);
     aorta_module_config_release(gen);
     aorta_stream_printf(out, "extension: %s\nresult: %d %s (%s)\n", ext ? ext : "none", call.status, call.phrase,
@@ -105,7 +106,7 @@ static apr_status_t dialplan_load(aorta_module_t *mod, apr_pool_t *pool)
     dp_module = mod;
     if ((rv = aorta_interface_publish(mod, DP_DIALSTRING_API_NAME, &dp_dialstring_api)) != APR_SUCCESS)
         return rv;
-    if ((rv = dp_invite_start(mod)) != APR_SUCCESS)
+    if ((rv = dp_bridge_init(pool)) != APR_SUCCESS || (rv = dp_invite_start(mod)) != APR_SUCCESS)
         return rv;
     aorta_log(AORTA_LOG_INFO, "mod_dialplan: %u context%s, %d extension%s", apr_hash_count(dc->contexts),
               apr_hash_count(dc->contexts) == 1 ? "" : "s", dc->nextensions, dc->nextensions == 1 ? "" : "s");

@@ -115,6 +115,7 @@ typedef struct ep_target {
     const char *route;       /**< optional route set put before the request's own, e.g. a stored Path */
     const char *destination; /**< optional next hop that wins over route and URI (a NAT'd source address) */
     int timeout_ms;          /**< >0: no final response by then cancels the branch, reported as 408 timed_out */
+    aorta_module_t *owner;   /**< the module whose code the events run (unloading it waits for them), or NULL */
 } ep_target_t;
 
 /**
@@ -127,7 +128,8 @@ typedef struct ep_branch_event {
     const char *phrase;
     const sip_t *sip;
     int timed_out;
-    msg_t *msg; /**< private: the response; proxy_relay() takes it */
+    msg_t *msg;  /**< private: the response; proxy_relay() and proxy_ackbye() take it */
+    void *priv;  /**< private: mod_endpoints' */
 } ep_branch_event_t;
 
 /**
@@ -215,6 +217,11 @@ typedef struct ep_api {
      * already answered.
      */
     apr_status_t (*proxy_relay)(ep_request_t *req, ep_branch_event_t *ev);
+    /**
+     * A 2xx that can no longer be relayed (another branch won, or the caller cancelled):
+     * ACK it and send BYE to its callee, so no call is left half set up. Takes ev->msg.
+     */
+    apr_status_t (*proxy_ackbye)(ep_branch_event_t *ev);
 } ep_api_t;
 
 #endif

@@ -10,6 +10,8 @@
  *   ep_profile_t      one running SIP stack: su_root + nta agent owned by its own thread.
  *                     Only that thread touches nta/tport/msg objects of the agent.
  *   ep_req_priv_t     per request, allocated in the request's own pool with ep_request_t.
+ *   ep_branch_t       per forwarded INVITE (ep_proxy.c): malloc'd, reference-counted by its
+ *                     owner, the profile thread and pending cancel posts.
  *
  * The sofia magic types are fixed here, before any sofia header is seen, so every file
  * agrees on them.
@@ -254,7 +256,8 @@ enum {
     EP_SUMSG_OUTGOING_DONE,
     EP_SUMSG_BRANCH_START,  /* ptr: ep_branch_t */
     EP_SUMSG_BRANCH_CANCEL, /* ptr: ep_branch_t */
-    EP_SUMSG_RELAY          /* ptr: ep_request_t, ptr2: msg_t (a provisional response) */
+    EP_SUMSG_RELAY,         /* ptr: ep_request_t, ptr2: msg_t (a provisional response) */
+    EP_SUMSG_ACKBYE         /* ptr: msg_t (a 2xx nobody takes) */
 };
 
 apr_status_t ep_profile_post(ep_profile_t *p, int kind, void *ptr, void *ptr2);
@@ -317,6 +320,11 @@ apr_status_t ep_proxy_relay(ep_request_t *req, ep_branch_event_t *ev);
 void ep_proxy_branch_run(ep_profile_t *p, ep_branch_t *b);
 void ep_proxy_branch_cancel_run(ep_profile_t *p, ep_branch_t *b);
 void ep_proxy_relay_run(ep_profile_t *p, ep_request_t *req, msg_t *msg);
+apr_status_t ep_proxy_ackbye(ep_branch_event_t *ev);
+void ep_proxy_ackbye_run(ep_profile_t *p, msg_t *msg);
+/** A response no transaction matched: forward an INVITE 2xx of a bridged call (a callee's
+ * retransmission) statelessly toward the caller. 1: taken; 0: the caller drops it. */
+int ep_proxy_stray_response(ep_profile_t *p, msg_t *msg, sip_t *sip);
 /** An in-dialog request routed through us (top Route is this profile, Call-ID of a bridged
  * call): relay it and return the status for the leg callback (0: kept); -1: not ours. */
 int ep_proxy_in_dialog(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip);

@@ -24,6 +24,7 @@
 
 #include <apr_strings.h>
 #include <sofia-sip/msg_addr.h>
+#include <sofia-sip/sip_util.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,8 @@ static void request_free(ep_request_t *req, ep_profile_t *root)
     if (priv->gen)
         aorta_module_config_release(priv->gen);
     free(priv->final_rec);
+    if (priv->final_msg)
+        msg_destroy(priv->final_msg);
     pool_put(root, req->pool);
 }
 
@@ -182,6 +185,12 @@ int ep_pipeline_incoming(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
         apr_atomic_inc32(&p->rejected);
         return method == sip_method_ack ? 200 /* nta sends nothing to ACK, just frees */ : 503;
     }
+    if (sip->sip_route && method != sip_method_register) {
+        /* a request of a dialog we proxied, coming back through our Record-Route */
+        int st = ep_proxy_in_dialog(p, irq, sip);
+        if (st >= 0)
+            return st;
+    }
     if (method == sip_method_invite)
         nta_incoming_bind(irq, pipeline_invite_event, p);
     int st = pipeline_dispatch(p, irq, nta_incoming_getrequest(irq), method);
@@ -267,6 +276,45 @@ apr_status_t ep_reply(ep_request_t *req, int status, const char *phrase, const c
     return APR_SUCCESS;
 }
 
+apr_status_t ep_proxy_relay(ep_request_t *req, ep_branch_event_t *ev)
+{
+    ep_req_priv_t *priv = req ? req->priv : NULL;
+    if (!priv || !ev || !ev->msg || !priv->irq_present || apr_atomic_read32(&priv->final))
+        return APR_EINVAL;
+    msg_t *msg = ev->msg;
+    ev->msg = NULL;
+    ev->sip = NULL; /* it pointed into msg, which belongs to the profile thread now */
+    if (ev->status < 200) {
+        if (ep_profile_post(priv->profile, EP_SUMSG_RELAY, req, msg) != APR_SUCCESS) {
+            msg_destroy(msg);
+            return APR_EGENERAL;
+        }
+        return APR_SUCCESS;
+    }
+    if (apr_atomic_cas32(&priv->final, 1, 0) != 0) {
+        msg_destroy(msg);
+        return APR_EINVAL;
+    }
+    priv->final_msg = msg;
+    if (ev->status < 300 && req->endpoint && req->sip->sip_call_id)
+        ep_dialogs_put(ep_g->dialogs, req->sip->sip_call_id->i_id, req->profile, req->endpoint->name,
+                       priv->pconf ? priv->pconf->set.dialog_ttl : 3600);
+    pipeline_unref(req);
+    return APR_SUCCESS;
+}
+
+void ep_proxy_relay_run(ep_profile_t *p, ep_request_t *req, msg_t *msg)
+{
+    ep_req_priv_t *priv = req->priv;
+    (void)p;
+    if (!priv->irq) {
+        msg_destroy(msg);
+        return;
+    }
+    sip_via_remove(msg, sip_object(msg));
+    nta_incoming_mreply(priv->irq, msg);
+}
+
 void ep_hold(ep_request_t *req)
 {
     apr_atomic_set32(&((ep_req_priv_t *)req->priv)->held, 1);
@@ -293,7 +341,19 @@ void ep_pipeline_send_final(ep_profile_t *p, ep_request_t *req)
 {
     ep_req_priv_t *priv = req->priv;
     ep_reply_rec_t *rec = priv->final_rec;
-    if (!priv->irq) {
+    if (priv->final_msg) {
+        /* proxy_relay(): the callee's response as received, less our Via */
+        msg_t *fm = priv->final_msg;
+        priv->final_msg = NULL;
+        if (!priv->irq) {
+            msg_destroy(fm);
+        } else {
+            sip_via_remove(fm, sip_object(fm));
+            if (nta_incoming_mreply(priv->irq, fm) < 0)
+                aorta_log(AORTA_LOG_DEBUG, "profile %s: could not relay a final response to %s %s (already answered)\n",
+                          p->name, req->method_name, req->src_ip);
+        }
+    } else if (!priv->irq) {
         /* nothing to answer (CANCEL): nta did */
     } else if (rec && rec->status >= 200) {
         nta_incoming_tag(priv->irq, NULL);

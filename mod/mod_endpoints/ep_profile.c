@@ -28,11 +28,11 @@
 
 static int profile_stray(ep_profile_t *p, nta_agent_t *agent, msg_t *msg, sip_t *sip)
 {
-    /* Requests all reach the default leg; what lands here is a stray response. */
-    (void)p;
+    /* Requests all reach the default leg; what lands here is a stray response: a bridged
+     * callee's 2xx retransmission goes on to the caller, anything else is dropped. */
     (void)agent;
-    (void)sip;
-    msg_destroy(msg);
+    if (!ep_proxy_stray_response(p, msg, sip))
+        msg_destroy(msg);
     return 0;
 }
 
@@ -54,6 +54,18 @@ static void profile_deliver(ep_profile_t *p, su_msg_r m, ep_sumsg_t *a)
         break;
     case EP_SUMSG_OUTGOING:
         ep_outgoing_start(p, a->ptr);
+        break;
+    case EP_SUMSG_BRANCH_START:
+        ep_proxy_branch_run(p, a->ptr);
+        break;
+    case EP_SUMSG_BRANCH_CANCEL:
+        ep_proxy_branch_cancel_run(p, a->ptr);
+        break;
+    case EP_SUMSG_RELAY:
+        ep_proxy_relay_run(p, a->ptr, a->ptr2);
+        break;
+    case EP_SUMSG_ACKBYE:
+        ep_proxy_ackbye_run(p, a->ptr);
         break;
     case EP_SUMSG_BREAK:
         su_root_break(p->root);
@@ -178,7 +190,8 @@ static void *APR_THREAD_FUNC profile_thread(apr_thread_t *thread, void *data)
     apr_time_t deadline = apr_time_now() + EP_STOP_GRACE;
     while (apr_atomic_read32(&p->inflight) > 0 && apr_time_now() < deadline)
         su_root_step(p->root, 50);
-    /* the callers of request_send() are promised exactly one callback */
+    /* the callers of request_send() and proxy_branch_start() are promised a final callback */
+    ep_proxy_abort_all(p);
     ep_outgoing_abort_all(p);
 
     nta_leg_destroy(p->leg), p->leg = NULL;

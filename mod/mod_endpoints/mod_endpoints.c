@@ -118,6 +118,10 @@ static const ep_api_t ep_api_table = {
     .option_tag_register = api_option_tag_register,
     .request_endpoint_find = api_request_endpoint_find,
     .request_send_owned = ep_request_send_owned,
+    .proxy_branch_start = ep_proxy_branch_start,
+    .proxy_branch_cancel = ep_proxy_branch_cancel,
+    .proxy_relay = ep_proxy_relay,
+    .proxy_ackbye = ep_proxy_ackbye,
 };
 
 /* ---- sofia's own log, into ours --------------------------------------------------------- */

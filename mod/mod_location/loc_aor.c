@@ -62,15 +62,21 @@ void loc_table_destroy(loc_table_t *t)
     for (int i = 0; i < LOC_STRIPES; i++) {
         loc_stripe_t *s = &t->stripes[i];
         apr_thread_mutex_lock(s->lock);
-        for (apr_hash_index_t *hi = apr_hash_first(NULL, s->aors); hi; hi = apr_hash_next(hi)) {
-            loc_aor_state_t *st = apr_hash_this_val(hi);
+        /* the hash reads its keys (st->name) while clearing: free the states afterwards */
+        unsigned n = apr_hash_count(s->aors), k = 0;
+        loc_aor_state_t **all = malloc((n ? n : 1) * sizeof *all);
+        for (apr_hash_index_t *hi = apr_hash_first(NULL, s->aors); hi && all; hi = apr_hash_next(hi))
+            all[k++] = apr_hash_this_val(hi);
+        apr_hash_clear(s->aors);
+        for (unsigned x = 0; x < k; x++) {
+            loc_aor_state_t *st = all[x];
             for (int j = 0; j < st->n; j++)
                 loc_contact_unref(st->c[j]);
             free(st->c);
             free(st->name);
             free(st);
         }
-        apr_hash_clear(s->aors);
+        free(all);
         s->contacts = 0;
         apr_thread_mutex_unlock(s->lock);
     }

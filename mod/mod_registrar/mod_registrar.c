@@ -38,8 +38,9 @@ static const aorta_setting_t reg_settings[] = {
      NULL, 1, "expiry when neither the contact nor Expires gives one"},
     {"nonce-ttl", AORTA_SETTING_INT, "60", offsetof(reg_profile_t, nonce_ttl), NULL, 1, 86400, NULL, 0,
      "seconds a nonce is accepted; older ones get stale=true"},
-    {"auth-algorithms", AORTA_SETTING_LIST, "MD5,SHA-256", offsetof(reg_profile_t, algorithms), NULL, 0, 0,
-     validate_algorithms, 1, "digest algorithms challenged, in this order (MD5 first: SIPp and baresip read only the first)"},
+    {"auth-algorithms", AORTA_SETTING_LIST, "MD5", offsetof(reg_profile_t, algorithms), NULL, 0, 0,
+     validate_algorithms, 1,
+     "digest algorithms challenged, in this order; MD5 alone by default: baresip 1.0 refuses any other challenge"},
     {NULL}};
 
 apr_status_t reg_conf_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_conf_errors_t *errs, reg_conf_t **out)

@@ -68,19 +68,21 @@ def test_shipped_example_without_contacts_gives_480():
         d.stop()
 
 
-def test_registered_contact_is_bridged_to_and_not_implemented_yet():
+def test_registered_contact_dry_run_and_continue_on_fail():
     d = dplib.daemon().start()
     try:
         at.sipp(os.path.join(HERE, "register.xml"), f"127.0.0.1:{d.sip_port}", "-key", "from_user", "5000")
         f, out = dplib.dialplan_test(d, "default 5000")
         check("action bridge sip/5000/sip:5000@127.0.0.1:" in out, out)
         check("leg 1: sip endpoint=5000 uri=sip:5000@127.0.0.1:" in out, out)
-        check(f.get("result", "").startswith("501 Not Implemented"), out)
+        # a dry run sends nothing: it shows where the leg goes and that the callees decide
+        check("  sip/5000/sip:5000@127.0.0.1:" in out and " -> sip:5000@127.0.0.1:" in out, out)
+        check(f.get("result", "").startswith("200 OK (bridge: dry run, 1 sip/ leg would ring"), out)
         # continue_on_fail lets the dialplan go on after the failed bridge
         d.write_conf("dialplan/default.xml", dplib.DIALPLAN.replace(
             '<action application="bridge" data="${dial_contacts($1)}"/>',
-            '<action application="set" data="continue_on_fail=SERVICE_NOT_IMPLEMENTED,USER_BUSY"/>'
-            '<action application="bridge" data="${dial_contacts($1)}"/>'
+            '<action application="set" data="continue_on_fail=NORMAL_TEMPORARY_FAILURE,USER_BUSY"/>'
+            '<action application="bridge" data="error/user_busy"/>'
             '<action application="respond" data="480 Voicemail Later"/>'))
         out = d.api("reloadxml")
         check("-ERR" not in out, out)

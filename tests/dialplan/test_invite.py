@@ -1,7 +1,8 @@
 """INVITEs over real SIP (SIPp on loopback) answered by the dialplan of the calling
 endpoint's context: 480 for an AOR without contacts (error/user_not_registered), 404 when
 nothing matches, respond/hangup statuses, a provisional before the final answer, the
-endpoint's context choosing the routes, and 481 for a BYE outside a dialog."""
+endpoint's context choosing the routes, and 481 for a BYE outside a dialog. Bridging to
+registered phones: test_bridge.py."""
 import os
 import sys
 
@@ -36,16 +37,6 @@ def test_the_endpoints_context_selects_the_routes():
         dplib.invite(d, "busy", 404, from_user="6000")  # context "other" has no "busy"
         dplib.invite(d, "7", 488, from_user="6000")
         dplib.invite(d, "7", 404, from_user="5000")     # ... and "default" has no "7"
-    finally:
-        d.stop()
-
-
-def test_registered_contacts_are_not_bridged_yet():
-    d = dplib.daemon().start()
-    try:
-        at.sipp(os.path.join(HERE, "register.xml"), f"127.0.0.1:{d.sip_port}", "-key", "from_user", "5000")
-        dplib.invite(d, "5000", 501)
-        d.wait_log(r"bridge to 1 sip/ leg is not implemented yet: sip/5000/sip:5000@127\.0\.0\.1:")
     finally:
         d.stop()
 

@@ -134,7 +134,7 @@ START_TEST(test_bridge_outcomes)
     const char *v3[] = {"legs3=error/normal_temporary_failure,error/user_busy", NULL};
     ck_assert_str_eq(route(dc, "c", "b3", v3, &ext), "486 Busy Here"); /* lowest class */
     const char *v4[] = {"legs4=sip/5000", NULL};
-    ck_assert_str_eq(route(dc, "c", "b4", v4, &ext), "501 Not Implemented");
+    ck_assert_str_eq(route(dc, "c", "b4", v4, &ext), "200 OK"); /* dry run: the callees would decide */
     const char *v5[] = {"legs5=sip/5000,,sip/6000", NULL};
     ck_assert_str_eq(route(dc, "c", "b5", v5, &ext), "500 Server Internal Error");
     const char *v6[] = {"legs6=-ERR endpoint '5999' not found", NULL};
@@ -146,6 +146,55 @@ START_TEST(test_bridge_outcomes)
     ck_assert_str_eq(route(dc, "c", "b8", v8, &ext), "486 Busy Here");
     const char *v9[] = {"legs9=error/user_busy", "continue_on_fail=true", NULL};
     ck_assert_str_eq(route(dc, "c", "b9", v9, &ext), "404 after USER_BUSY");
+}
+END_TEST
+
+/* A bridge that rings asynchronously: the run suspends, and resumes after the failure. */
+static int rang;
+static void fake_ring(dp_call_t *call, const dp_dialstring_t *ds, const char *dialstring)
+{
+    (void)dialstring;
+    rang = ds->nlegs;
+    call->suspended = 1;
+}
+
+START_TEST(test_bridge_suspends_and_resumes)
+{
+    dp_conf_t *dc;
+    aorta_conf_errors_t *errs;
+    const char *ext;
+    ck_assert_int_eq(load(PLAN, &dc, &errs), APR_SUCCESS);
+    dp_call_t call = {0};
+    call.pool = pool;
+    call.vars = apr_table_make(pool, 8);
+    call.bridge_start = fake_ring;
+    apr_table_set(call.vars, "destination_number", "b4");
+    apr_table_set(call.vars, "legs4", "sip/5000,sip/6000|sip/7000");
+    apr_table_set(call.vars, "continue_on_fail", "USER_BUSY");
+    dp_route(&call, dc, "c", &ext);
+    ck_assert_int_eq(rang, 3);
+    ck_assert_int_eq(call.suspended, 1);
+    ck_assert_int_eq(call.status, 0); /* undecided while ringing */
+    /* every leg failed busy: continue_on_fail lets the next action run */
+    call.suspended = 0;
+    dp_bridge_fail(&call, "USER_BUSY", 486, "bridge: USER_BUSY");
+    ck_assert_int_eq(call.status, 0);
+    dp_exec_continue(&call);
+    ck_assert_int_eq(call.status, 404);
+    ck_assert_str_eq(call.phrase, "after USER_BUSY");
+    /* without continue_on_fail the failure is the answer */
+    dp_call_t c2 = {0};
+    c2.pool = pool;
+    c2.vars = apr_table_make(pool, 8);
+    c2.bridge_start = fake_ring;
+    apr_table_set(c2.vars, "destination_number", "b4");
+    apr_table_set(c2.vars, "legs4", "sip/5000");
+    dp_route(&c2, dc, "c", &ext);
+    ck_assert_int_eq(c2.suspended, 1);
+    c2.suspended = 0;
+    dp_bridge_fail(&c2, "NO_ANSWER", 480, "bridge: NO_ANSWER");
+    dp_exec_continue(&c2);
+    ck_assert_int_eq(c2.status, 480);
 }
 END_TEST
 
@@ -218,6 +267,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_semantics);
     tcase_add_test(tc, test_bridge_outcomes);
+    tcase_add_test(tc, test_bridge_suspends_and_resumes);
     tcase_add_test(tc, test_runtime_data_checks);
     tcase_add_test(tc, test_configure_errors);
     suite_add_tcase(s, tc);

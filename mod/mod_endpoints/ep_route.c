@@ -1,0 +1,56 @@
+/*
+ * ep_route.c — pure helpers of the proxy: is a Route / Via this profile, and route-set
+ * splitting. No state; unit-tested in tests/unit/mod_endpoints/check_ep_route.c.
+ */
+#include "ep_route.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int ep_route_host_eq(const char *h, const char *ip)
+{
+    if (!h || !ip)
+        return 0;
+    if (*h == '[') {
+        size_t n = strlen(ip);
+        return !strncasecmp(h + 1, ip, n) && h[n + 1] == ']' && !h[n + 2];
+    }
+    return !strcasecmp(h, ip);
+}
+
+int ep_route_is_local(const char *host, const char *port, int secure, const char *sip_ip, int sip_port, int tls_port)
+{
+    if (!ep_route_host_eq(host, sip_ip))
+        return 0;
+    int p = port && *port ? atoi(port) : (secure ? 5061 : 5060);
+    return p == sip_port || p == tls_port;
+}
+
+int ep_route_set_split(char *s, char **items, int max)
+{
+    int n = 0, depth = 0;
+    char *start = s;
+    for (;; s++) {
+        if (*s == '<')
+            depth++;
+        else if (*s == '>' && --depth < 0)
+            return -1;
+        if ((*s == ',' && depth == 0) || !*s) {
+            int end = !*s;
+            if (end && depth)
+                return -1;
+            *s = '\0';
+            while (*start == ' ' || *start == '\t')
+                start++;
+            if (*start) {
+                if (n == max)
+                    return -1;
+                items[n++] = start;
+            }
+            if (end)
+                return n;
+            start = s + 1;
+        }
+    }
+}

@@ -1,0 +1,24 @@
+/*
+ * ep_route.h — pure helpers of the proxy (ep_proxy.c), unit-tested: is a URI this profile,
+ * and a route set string split into its entries.
+ */
+#ifndef EP_ROUTE_H
+#define EP_ROUTE_H
+
+/* no dependencies: plain strings */
+
+/** 1 if host @p h (possibly "[v6]") is the numeric address @p ip. */
+int ep_route_host_eq(const char *h, const char *ip);
+/**
+ * 1 if @p host:@p port (port NULL: the scheme's default, 5061 when @p secure) is this profile:
+ * its sip-ip with its SIP or TLS port.
+ */
+int ep_route_is_local(const char *host, const char *port, int secure, const char *sip_ip, int sip_port, int tls_port);
+/**
+ * Split a route set "<sip:a;lr>, <sip:b;lr>" in place at the commas outside <...>; entries
+ * are trimmed of leading blanks, empty ones skipped. Returns how many (at most @p max), or -1
+ * when there are more than @p max or the brackets do not balance.
+ */
+int ep_route_set_split(char *set, char **items, int max);
+
+#endif

@@ -1,0 +1,431 @@
+"""`bridge` to sip/ legs over real SIP (SIPp on loopback): aorta as a stateful forking proxy.
+Phones are SIPp UAS processes that REGISTER from the port they then listen on; the caller is
+a SIPp UAC whose ACK and BYE follow aorta's Record-Route to the callee's Contact."""
+import errno
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import aorta_test as at  # noqa: E402
+from aorta_test import check  # noqa: E402
+import dplib  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+DIALPLAN = r"""<include>
+  <context name="default">
+    <extension name="local">
+      <condition field="destination_number" expression="^(5000)$">
+        <action application="bridge" data="${dial_contacts($1)}"/>
+      </condition>
+    </extension>
+    <extension name="path">
+      <condition field="destination_number" expression="^path$">
+        <action application="bridge" data="${dial_contacts(5001)}"/>
+      </condition>
+    </extension>
+    <extension name="failover">
+      <condition field="destination_number" expression="^failover$">
+        <action application="bridge" data="sip/5000/5000|sip/5001/5001"/>
+      </condition>
+    </extension>
+    <extension name="timeout">
+      <condition field="destination_number" expression="^timeout$">
+        <action application="bridge" data="[leg_timeout=1]sip/5000/5000|sip/5001/5001"/>
+      </condition>
+    </extension>
+    <extension name="nobody">
+      <condition field="destination_number" expression="^nobody$">
+        <action application="bridge" data="sip/5000/5000,sip/5001"/>
+      </condition>
+    </extension>
+    <extension name="busy-or-timeout">
+      <condition field="destination_number" expression="^worst$">
+        <action application="bridge" data="sip/5000/5000,[leg_timeout=1]sip/5001/5001"/>
+      </condition>
+    </extension>
+    <extension name="busy-then-voicemail">
+      <condition field="destination_number" expression="^vm$">
+        <action application="set" data="continue_on_fail=USER_BUSY"/>
+        <action application="bridge" data="sip/5000/5000"/>
+        <action application="log" data="INFO bridge failed: ${originate_disposition}"/>
+        <action application="respond" data="480 Voicemail Later"/>
+      </condition>
+    </extension>
+  </context>
+</include>
+"""
+
+ENDPOINTS = ('<endpoint name="5000"><param name="aors" value="5000"/></endpoint>'
+             '<endpoint name="5001"><param name="aors" value="5001"/></endpoint>'
+             '<endpoint name="6000"><param name="aors" value="6000"/></endpoint>')
+AORS = ('<aor name="5000"><param name="max-contacts" value="10"/></aor>'
+        '<aor name="5001"><param name="max-contacts" value="10"/></aor>'
+        '<aor name="6000"><param name="max-contacts" value="1"/></aor>')
+
+
+def daemon():
+    return dplib.daemon(dialplan=DIALPLAN, sip=dplib.sip_conf(ENDPOINTS, AORS))
+
+
+def sipp_argv(scenario, d, port, args, timeout):
+    return ["sipp", f"127.0.0.1:{d.sip_port}", "-sf", os.path.join(HERE, scenario), "-i", "127.0.0.1",
+            "-p", str(port), "-m", "1", "-timeout", f"{timeout}s", "-timeout_error", "-trace_err", "-trace_msg",
+            "-nostdin", "-nd"] + list(args)
+
+
+def port_bound(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return False
+    except OSError as e:
+        return e.errno == errno.EADDRINUSE
+    finally:
+        s.close()
+
+
+class Sipp:
+    """A SIPp process in the background on a known port; wait() checks its exit status."""
+
+    def __init__(self, d, scenario, port, *args, timeout=20):
+        self.cwd = tempfile.mkdtemp(prefix="sipp-bridge-")
+        self.scenario = scenario
+        self.proc = subprocess.Popen(sipp_argv(scenario, d, port, args, timeout), cwd=self.cwd,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.port = port
+
+    def logs(self):
+        text = ""
+        for f in sorted(os.listdir(self.cwd)):
+            if f.endswith(("_errors.log", "_messages.log")):
+                with open(os.path.join(self.cwd, f), errors="replace") as fh:
+                    text += f"--- {f}\n" + fh.read()[-5000:]
+        return text
+
+    def wait(self, rc=0, timeout=30):
+        try:
+            out = self.proc.communicate(timeout=timeout)[0]
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out = self.proc.communicate()[0]
+        check(self.proc.returncode == rc, f"sipp {self.scenario} exit {self.proc.returncode} (want {rc}):\n"
+              f"{out.decode(errors='replace')[-2000:]}\n{self.logs()}")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def phone(d, aor, scenario, name):
+    """REGISTER aor from a fresh port, then run the UAS scenario on that port."""
+    if not __import__("shutil").which("sipp"):
+        raise at.Skip("sipp not installed")
+    port = at.free_port(socket.SOCK_DGRAM, both=True)
+    reg = Sipp(d, "register.xml", port, "-key", "from_user", aor)
+    reg.wait()
+    p = Sipp(d, scenario, port, "-key", "phone_name", name)
+    at.wait_for(lambda: port_bound(port), timeout=10, what=f"phone {name} listening")
+    return p
+
+
+def call(d, to, code=None, rc=0):
+    """The caller (endpoint 6000): bridge_uac.xml for an answered call, else invite_final.xml."""
+    port = at.free_port(socket.SOCK_DGRAM, both=True)
+    if code is None:
+        return Sipp(d, "bridge_uac.xml", port, "-s", to, "-key", "from_user", "6000")
+    path = dplib.invite_scenario(code)
+    c = Sipp(d, path, port, "-s", to, "-key", "from_user", "6000")
+    return c
+
+
+def stop_all(procs):
+    for p in procs:
+        p.stop()
+
+
+def test_two_phones_on_one_aor_one_answers_the_other_is_cancelled():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_answer.xml", "alpha")
+        procs.append(a)
+        b = phone(d, "5000", "bridge_uas_cancel.xml", "bravo")
+        procs.append(b)
+        out = d.api("dialplan_test default 5000")
+        check(out.count("sip/5000/sip:5000@127.0.0.1:") >= 2, out)
+        c = call(d, "5000")
+        procs.append(c)
+        c.wait()      # 200 from alpha, ACK and BYE through aorta, 200 to the BYE
+        a.wait()      # alpha: INVITE with Record-Route and Max-Forwards 69, ACK, BYE
+        b.wait()      # bravo: CANCEL, 487 acknowledged
+        d.wait_log(r"bridge \S+: answered by sip/5000/sip:5000@127\.0\.0\.1:%d" % a.port)
+        d.wait_log(r"INVITE \S+ from endpoint 6000 .* extension local -> 200 OK \(bridge: answered by ")
+        d.wait_log(r"proxy \S+: routing in-dialog ACK")
+        d.wait_log(r"proxy \S+: routing in-dialog BYE")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_a_2xx_after_the_callers_cancel_gets_ack_and_bye():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_cancel_then_200.xml", "alpha")
+        procs.append(a)
+        port = at.free_port(socket.SOCK_DGRAM, both=True)
+        c = Sipp(d, "bridge_uac_cancel.xml", port, "-s", "5000", "-key", "from_user", "6000")
+        procs.append(c)
+        c.wait()      # the caller: 200 to its CANCEL, 487
+        a.wait()      # the callee answered anyway: aorta sent ACK and BYE
+        d.wait_log(r"bridge \S+: sip/5000/\S+ answered 200 too late: ACK and BYE")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_a_retransmitted_2xx_reaches_the_caller():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_answer.xml", "alpha")   # retransmits 200 until the ACK
+        procs.append(a)
+        port = at.free_port(socket.SOCK_DGRAM, both=True)
+        c = Sipp(d, "bridge_uac_slow_ack.xml", port, "-s", "5000", "-key", "from_user", "6000")
+        procs.append(c)
+        c.wait()
+        a.wait()
+        d.wait_log(r"proxy \S+: forwarding a retransmitted 2xx statelessly")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_a_reinvite_follows_the_dialog_through_the_proxy():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_answer_reinvite.xml", "alpha")
+        procs.append(a)
+        port = at.free_port(socket.SOCK_DGRAM, both=True)
+        c = Sipp(d, "bridge_uac_reinvite.xml", port, "-s", "5000", "-key", "from_user", "6000")
+        procs.append(c)
+        c.wait()
+        a.wait()
+        d.wait_log(r"proxy \S+: routing in-dialog INVITE")
+        d.wait_log(r"proxy \S+: routing in-dialog BYE")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_unloading_mod_dialplan_stops_a_ringing_call():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_cancel.xml", "alpha")
+        procs.append(a)
+        path = dplib.invite_scenario(503, provisional=180)
+        with open(path) as f:
+            text = f.read().replace('<recv response="180"/>', '<recv response="180" optional="true"/>')
+        with open(path, "w") as f:
+            f.write(text)
+        c = Sipp(d, path, at.free_port(socket.SOCK_DGRAM, both=True), "-s", "5000", "-key", "from_user", "6000")
+        procs.append(c)
+        d.wait_log(r"bridge \S+: leg sip/5000/\S+ -> ")
+        out = d.api("module unload mod_dialplan", timeout=30)
+        check("-ERR" not in out, out)
+        c.wait()      # 503 to the caller
+        a.wait()      # the ringing phone got CANCEL
+        d.wait_log(r"bridge \S+: unloading: cancelling 1 leg")
+        d.wait_log(r"-> 503 Service Unavailable \(bridge: mod_dialplan is unloading\)")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_the_callee_hangs_up_through_the_proxy():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_answer_bye.xml", "alpha")
+        procs.append(a)
+        port = at.free_port(socket.SOCK_DGRAM, both=True)
+        c = Sipp(d, "bridge_uac_bye_in.xml", port, "-s", "5000", "-key", "from_user", "6000")
+        procs.append(c)
+        c.wait()      # the callee's BYE reached the caller through aorta
+        a.wait()      # ... and the caller's 200 came back
+        d.wait_log(r"proxy \S+: routing in-dialog BYE")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_legs_follow_the_nat_source_and_the_registered_path():
+    """dial_contacts writes sip_network_destination (REGISTER from another address than its
+    Contact) and sip_route (Path) into the legs; the INVITE must follow them."""
+    import test_outgoing as to
+    aors = AORS.replace('<aor name="5001"><param name="max-contacts" value="10"/>',
+                        '<aor name="5001"><param name="max-contacts" value="10"/><param name="support-path" value="true"/>')
+    d = dplib.daemon(dialplan=DIALPLAN, sip=dplib.sip_conf(ENDPOINTS, aors)).start()
+    procs = []
+    try:
+        # NAT: the phone registers from its port with a Contact where nobody listens
+        nat = at.free_port(socket.SOCK_DGRAM, both=True)
+        dead = at.free_port(socket.SOCK_DGRAM, both=True)
+        to.register_from(d, nat, user="5000", contact_port=dead)
+        out = d.api("dial_contacts 5000")
+        check(f"sip_network_destination=sip:127.0.0.1:{nat}" in out, out)
+        a = Sipp(d, "bridge_uas_answer.xml", nat, "-key", "phone_name", "natted")
+        procs.append(a)
+        at.wait_for(lambda: port_bound(nat), timeout=10, what="phone listening")
+        c = call(d, "5000")
+        procs.append(c)
+        c.wait()
+        a.wait()
+        d.wait_log(r"leg sip/5000/sip:5000@127\.0\.0\.1:%d -> sip:5000@127\.0\.0\.1:%d via sip:127\.0\.0\.1:%d;"
+                   % (dead, dead, nat))
+        d.wait_log(r"bridge \S+: answered by sip/5000/sip:5000@127\.0\.0\.1:%d \(200 OK\)" % dead)
+        # Path: registered through an edge proxy (the SIPp phone here), Contact unreachable
+        src = at.free_port(socket.SOCK_DGRAM, both=True)
+        edge = at.free_port(socket.SOCK_DGRAM, both=True)
+        to.register_from(d, src, user="5001", contact_port=dead, path=f"<sip:127.0.0.1:{edge};lr>")
+        out = d.api("dial_contacts 5001")
+        check(f"sip_route=<sip:127.0.0.1:{edge};lr>" in out, out)
+        b = Sipp(d, "bridge_uas_answer.xml", edge, "-key", "phone_name", "behind-edge")
+        procs.append(b)
+        at.wait_for(lambda: port_bound(edge), timeout=10, what="edge listening")
+        c = call(d, "path")
+        procs.append(c)
+        c.wait()
+        b.wait()
+        d.wait_log(r"leg sip/5001/sip:5001@127\.0\.0\.1:%d -> sip:5001@127\.0\.0\.1:%d route <sip:127\.0\.0\.1:%d;lr>"
+                   % (dead, dead, edge))
+        d.wait_log(r"bridge \S+: answered by sip/5001/sip:5001@127\.0\.0\.1:%d \(200 OK\)" % dead)
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_a_tcp_caller_reaches_a_udp_phone():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_answer.xml", "alpha")   # UDP
+        procs.append(a)
+        port = at.free_port(socket.SOCK_STREAM, both=True)
+        c = Sipp(d, "bridge_uac.xml", port, "-s", "5000", "-key", "from_user", "6000", "-t", "t1")
+        procs.append(c)
+        c.wait()      # over TCP: 200 with Record-Route ;transport=tcp, ACK and BYE back over TCP
+        a.wait()
+        d.wait_log(r"INVITE \S+ from 127\.0\.0\.1:\d+/tcp identified as endpoint 6000")
+        d.wait_log(r"proxy \S+: routing in-dialog BYE")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_failover_after_486():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_busy.xml", "alpha")
+        procs.append(a)
+        b = phone(d, "5001", "bridge_uas_answer.xml", "bravo")
+        procs.append(b)
+        c = call(d, "failover")
+        procs.append(c)
+        c.wait()
+        a.wait()
+        b.wait()
+        d.wait_log(r"bridge \S+: leg sip/5000/5000 failed: 486 Busy Here")
+        d.wait_log(r"bridge \S+: answered by sip/5001/5001")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_continue_on_fail_resumes_the_dialplan_after_a_486():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_busy.xml", "alpha")
+        procs.append(a)
+        c = call(d, "vm", 480)
+        procs.append(c)
+        c.wait()
+        a.wait()
+        d.wait_log(r"bridge failed: USER_BUSY")
+        d.wait_log(r"extension busy-then-voicemail -> 480 Voicemail Later \(respond 480\)")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_failover_after_leg_timeout():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_cancel.xml", "alpha")   # rings until cancelled
+        procs.append(a)
+        b = phone(d, "5001", "bridge_uas_answer.xml", "bravo")
+        procs.append(b)
+        c = call(d, "timeout")
+        procs.append(c)
+        c.wait()
+        a.wait()      # got the CANCEL when leg_timeout (1 s) passed
+        b.wait()
+        d.wait_log(r"bridge \S+: leg sip/5000/5000 failed: 408 Request Timeout \(leg_timeout\)")
+        d.wait_log(r"bridge \S+: answered by sip/5001/5001")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_no_contacts_480_and_best_response():
+    d = daemon().start()
+    procs = []
+    try:
+        call(d, "5000", 480).wait()       # dial_contacts: error/user_not_registered
+        call(d, "nobody", 480).wait()     # sip/ legs that resolve to no contact
+        d.wait_log(r"leg sip/5001 fails at once: 480 \(no AOR of endpoint 5001 has a contact\)")
+        # 486 from one leg, no answer within leg_timeout from the other: 486 is the best (4xx < 480? no:
+        # both 4xx; RFC 3261 §16.7 picks among the lowest class; dp_best_status prefers the first lowest)
+        a = phone(d, "5000", "bridge_uas_busy.xml", "alpha")
+        procs.append(a)
+        b = phone(d, "5001", "bridge_uas_cancel.xml", "bravo")
+        procs.append(b)
+        c = call(d, "worst", 486)
+        procs.append(c)
+        c.wait()
+        a.wait()
+        b.wait()
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_caller_cancel_cancels_every_leg():
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_cancel.xml", "alpha")
+        procs.append(a)
+        b = phone(d, "5000", "bridge_uas_cancel.xml", "bravo")
+        procs.append(b)
+        port = at.free_port(socket.SOCK_DGRAM, both=True)
+        c = Sipp(d, "bridge_uac_cancel.xml", port, "-s", "5000", "-key", "from_user", "6000")
+        procs.append(c)
+        c.wait()
+        a.wait()
+        b.wait()
+        d.wait_log(r"bridge \S+: CANCEL from the caller: cancelling 2 legs")
+        d.wait_log(r"extension local -> 487 Request Terminated \(bridge: the caller cancelled\)")
+    finally:
+        stop_all(procs)
+        d.stop()

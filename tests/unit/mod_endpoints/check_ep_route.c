@@ -1,0 +1,63 @@
+/*
+ * check_ep_route.c — the proxy's pure helpers: recognising this profile in a Route or Via
+ * (host forms, default ports, SIP and TLS ports) and splitting a route set such as a stored
+ * Path ("<sip:p1;lr>,<sip:p2;lr>") with commas inside brackets kept.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mod_endpoints/ep_route.h"
+
+START_TEST(local_addresses)
+{
+    ck_assert_int_eq(ep_route_host_eq("127.0.0.1", "127.0.0.1"), 1);
+    ck_assert_int_eq(ep_route_host_eq("[::1]", "::1"), 1);
+    ck_assert_int_eq(ep_route_host_eq("[::1]x", "::1"), 0);
+    ck_assert_int_eq(ep_route_host_eq("127.0.0.2", "127.0.0.1"), 0);
+    ck_assert_int_eq(ep_route_host_eq(NULL, "127.0.0.1"), 0);
+    ck_assert_int_eq(ep_route_is_local("127.0.0.1", "5070", 0, "127.0.0.1", 5070, 5071), 1);
+    ck_assert_int_eq(ep_route_is_local("127.0.0.1", "5071", 0, "127.0.0.1", 5070, 5071), 1); /* TLS port */
+    ck_assert_int_eq(ep_route_is_local("127.0.0.1", "5072", 0, "127.0.0.1", 5070, 5071), 0);
+    ck_assert_int_eq(ep_route_is_local("127.0.0.1", NULL, 0, "127.0.0.1", 5060, 5061), 1); /* default 5060 */
+    ck_assert_int_eq(ep_route_is_local("127.0.0.1", NULL, 1, "127.0.0.1", 5070, 5061), 1); /* sips: 5061 */
+    ck_assert_int_eq(ep_route_is_local("127.0.0.1", NULL, 0, "127.0.0.1", 5070, 5071), 0);
+    ck_assert_int_eq(ep_route_is_local("10.0.0.1", "5070", 0, "127.0.0.1", 5070, 5071), 0);
+}
+END_TEST
+
+START_TEST(route_sets)
+{
+    char *items[4];
+    char s1[] = "<sip:p1.example.com;lr>,<sip:p2.example.com;lr>";
+    ck_assert_int_eq(ep_route_set_split(s1, items, 4), 2);
+    ck_assert_str_eq(items[0], "<sip:p1.example.com;lr>");
+    ck_assert_str_eq(items[1], "<sip:p2.example.com;lr>");
+    char s2[] = " <sip:a;lr;x=\"1,2\">,  <sip:b,c;lr> ,";
+    ck_assert_int_eq(ep_route_set_split(s2, items, 4), 2); /* commas inside <> kept, empty tail skipped */
+    ck_assert_str_eq(items[0], "<sip:a;lr;x=\"1,2\">");
+    ck_assert_str_eq(items[1], "<sip:b,c;lr> ");
+    char s3[] = "";
+    ck_assert_int_eq(ep_route_set_split(s3, items, 4), 0);
+    char s4[] = "<sip:a;lr>,<sip:b;lr>,<sip:c;lr>";
+    ck_assert_int_eq(ep_route_set_split(s4, items, 2), -1); /* too many */
+    char s5[] = "<sip:a;lr";
+    ck_assert_int_eq(ep_route_set_split(s5, items, 4), -1); /* unbalanced */
+    char s6[] = "sip:a;lr>";
+    ck_assert_int_eq(ep_route_set_split(s6, items, 4), -1);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("ep_route");
+    TCase *tc = tcase_create("route");
+    tcase_add_test(tc, local_addresses);
+    tcase_add_test(tc, route_sets);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
