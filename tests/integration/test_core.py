@@ -172,3 +172,15 @@ def test_eof_on_stdin_leaves_daemon_running():
     check(d.proc.poll() is None, "still running after EOF")
     d.proc.send_signal(signal.SIGTERM)
     check(d.proc.wait(15) == 0, "clean exit")
+
+
+def test_settings_reference_in_docs_is_current():
+    """docs/reference.md is generated from the settings tables: a table changed without
+    `./build/dev.sh reference` fails here."""
+    p = subprocess.run([os.path.join(PREFIX, "bin", "aorta"), "--reference", "--mod-dir",
+                        os.path.join(PREFIX, "lib", "aorta", "mod")], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=30)
+    check(p.returncode == 0, p.stdout.decode())
+    from aorta_test import SRCDIR
+    with open(os.path.join(SRCDIR, "docs", "reference.md")) as f:
+        check(f.read() == p.stdout.decode(), "docs/reference.md is stale: run ./build/dev.sh reference")
