@@ -16,6 +16,7 @@
 #include "ep_internal.h"
 
 #include <apr_strings.h>
+#include <dlfcn.h>
 #include <sofia-sip/su_log.h>
 #include <stdio.h>
 #include <string.h>
@@ -154,6 +155,21 @@ static void ep_stop_all(ep_mod_t *m)
         ep_profile_stop(APR_ARRAY_IDX(m->profiles, i, ep_profile_t *));
 }
 
+
+/*
+ * sofia-sip keeps thread-specific data with destructors and process-wide state set up by
+ * su_init(). If this module were the last user and the loader unmapped libsofia-sip-ua at
+ * unload (or after a failed load), a thread exiting later would run a destructor in unmapped
+ * code (AddressSanitizer shows it at the next thread start). Pin the library for the life of
+ * the process: unloading mod_endpoints still stops every profile and frees its state.
+ */
+static void ep_pin_sofia(void)
+{
+    Dl_info info;
+    if (dladdr((void *)su_init, &info) && info.dli_fname)
+        dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 static apr_status_t ep_load(aorta_module_t *mod, apr_pool_t *pool)
 {
     apr_status_t st;
@@ -167,6 +183,7 @@ static apr_status_t ep_load(aorta_module_t *mod, apr_pool_t *pool)
         (st = apr_thread_mutex_create(&m->out_lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS ||
         (st = apr_thread_cond_create(&m->out_cond, pool)) != APR_SUCCESS)
         return st;
+    ep_pin_sofia();
     su_init();
     su_log_redirect(su_log_default, ep_sofia_log, NULL);
     su_log_redirect(nta_log, ep_sofia_log, NULL);
