@@ -3,6 +3,8 @@
 
   restart   time from process start to serving (console answers, contacts loaded) with N
             contacts in SQLite: 10,000 AORs x (N / 10,000) contacts each (full: 1M, short: 50k)
+  dial      `dial_contacts` and `resolve` on an AOR with 10 registered contacts, timed inside the
+            daemon with the core's `time <n> <command>` (mean per call, no I/O)
   fanout    REGISTER rate and server CPU per 1,000 with 0 and with 100 event-socket
             subscribers to `CUSTOM registrar::register` (each subscriber reads every event;
             the count they received is checked)
@@ -43,14 +45,9 @@ class AortaMicro(bench.Aorta):
 
 
 
-def measure_restart(args, workdir):
-    contacts = args.contacts
-    per_aor = max(1, contacts // AORS)
-    srv = AortaMicro(workdir, "sqlite", AORS, args, per_aor=per_aor)
-    srv.start()
-    db = os.path.join(srv.d.data_dir, "location.db")
-    srv.stop()
-    # fill the store the daemon created, as if the contacts had registered
+def fill_store(db, aors, per_aor):
+    """Write per_aor contacts for each of the first `aors` users into the SQLite store the
+    daemon created, as if they had registered (one hour left)."""
     now_us = int(time.time() * 1e6)
     con = sqlite3.connect(db)
     cols = ("aor, uri, params, path, user_agent, call_id, cseq, expires, registered, q, src_ip, src_port, "
@@ -58,11 +55,26 @@ def measure_restart(args, workdir):
     rows = ((bench.user_name(a), f"sip:{bench.user_name(a)}@10.{(a >> 8) & 255}.{a & 255}.{c % 250 + 1}:{5060 + c}",
              None, None, "bench", f"c{a}-{c}", 1, now_us + 3600 * 1000000, now_us - c, None, "127.0.0.1",
              5060 + c, "udp", None, None, bench.user_name(a), "internal")
-            for a in range(AORS) for c in range(per_aor))
+            for a in range(aors) for c in range(per_aor))
     con.executemany(f"INSERT OR REPLACE INTO location ({cols}) VALUES ({','.join('?' * 17)})", rows)
     con.commit()
     n = con.execute("SELECT count(*) FROM location").fetchone()[0]
     con.close()
+    return n
+
+
+def sqlite_server(args, workdir, aors, per_aor):
+    """A started-then-stopped daemon whose SQLite store holds aors x per_aor contacts."""
+    srv = AortaMicro(workdir, "sqlite", aors, args, per_aor=per_aor)
+    srv.start()
+    srv.stop()
+    n = fill_store(os.path.join(srv.d.data_dir, "location.db"), aors, per_aor)
+    return srv, n
+
+
+def measure_restart(args, workdir):
+    per_aor = max(1, args.contacts // AORS)
+    srv, n = sqlite_server(args, workdir, AORS, per_aor)
     # restart on the same directories: time to a console that answers
     t0 = time.monotonic()
     srv.d.restart(wait=False)
@@ -74,6 +86,21 @@ def measure_restart(args, workdir):
     srv.stop()
     return {"benchmark": "restart", "contacts": n, "value": round(ready, 2), "unit": "s to serving",
             "note": f"last AOR shows {loaded}/{per_aor} contacts; PSS {pss // 1024} MB"}
+
+
+def measure_dial(args, workdir):
+    srv, n = sqlite_server(args, workdir, 1, 10)
+    srv.d.restart()
+    aor = bench.user_name(0)
+    legs = srv.d.api(f"dial_contacts {aor}").strip().split(",")
+    rows = []
+    for cmd in (f"dial_contacts {aor}", f"resolve sip/{aor}"):
+        out = srv.d.api(f"time {args.repeat} {cmd}")
+        us = float(out.split(": ")[1].split()[0]) if " us per run" in out else None
+        rows.append({"benchmark": cmd.split()[0], "contacts": n, "value": us, "unit": "us per call",
+                     "note": f"{len(legs)} legs; {out.strip()}"})
+    srv.stop()
+    return rows
 
 
 class Subscriber(threading.Thread):
@@ -168,16 +195,19 @@ def measure_fanout(args, workdir, subscribers):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--short", action="store_true", help="small sizes for a quick check")
-    ap.add_argument("--only", help="restart or fanout")
+    ap.add_argument("--only", help="restart, dial or fanout")
     ap.add_argument("--csv", default=os.path.join(HERE, "results", "micro.csv"))
     args = ap.parse_args(argv)
     args.contacts = 50000 if args.short else 1000000
     args.count = 2000 if args.short else 30000
     args.workers, args.inflight, args.rate, args.stop_timeout = 2, 200, 100000, 60
+    args.repeat = 10000 if args.short else 100000
     workdir = tempfile.mkdtemp(prefix="aorta-micro-")
     rows = []
     if args.only in (None, "restart"):
         rows.append(measure_restart(args, workdir))
+    if args.only in (None, "dial"):
+        rows += measure_dial(args, workdir)
     if args.only in (None, "fanout"):
         base = measure_fanout(args, workdir, 0)
         full = measure_fanout(args, workdir, 100)

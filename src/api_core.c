@@ -6,6 +6,7 @@
 #include "core_internal.h"
 #include <apr_strings.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <string.h>
 
 static apr_status_t api_echo(const char *args, aorta_stream_t *out, apr_pool_t *pool)
@@ -213,6 +214,37 @@ static apr_status_t api_log_level(const char *args, aorta_stream_t *out, apr_poo
     return APR_SUCCESS;
 }
 
+/* `time <n> <command>`: run a command n times and report the mean wall time per call, for
+ * operators and micro-benchmarks (the output of the runs is discarded). */
+static apr_status_t api_time(const char *args, aorta_stream_t *out, apr_pool_t *pool)
+{
+    char *argv[2];
+    char *end = NULL;
+    if (aorta_api_split(args, pool, argv, 2) != 2 || (strtol(argv[0], &end, 10), *end) || atoi(argv[0]) < 1 ||
+        atoi(argv[0]) > 10000000) {
+        aorta_stream_puts(out, "-ERR usage: time <count 1..10000000> <command>\n");
+        return AORTA_ESYNTAX;
+    }
+    int n = atoi(argv[0]);
+    apr_pool_t *scratch;
+    aorta_pool_create(&scratch, pool);
+    apr_status_t st = APR_SUCCESS;
+    apr_time_t t0 = apr_time_now();
+    for (int i = 0; i < n && st == APR_SUCCESS; i++) {
+        aorta_stream_t *sink = aorta_stream_create(scratch);
+        st = aorta_api_execute(argv[1], sink, scratch);
+        if (st != APR_SUCCESS)
+            aorta_stream_printf(out, "-ERR run %d failed: %s", i + 1, aorta_stream_data(sink, NULL));
+        apr_pool_clear(scratch);
+    }
+    apr_time_t dt = apr_time_now() - t0;
+    apr_pool_destroy(scratch);
+    if (st != APR_SUCCESS)
+        return st;
+    aorta_stream_printf(out, "%d runs in %.3f ms: %.2f us per run\n", n, dt / 1000.0, (double)dt / n);
+    return APR_SUCCESS;
+}
+
 static apr_status_t api_shutdown(const char *args, aorta_stream_t *out, apr_pool_t *pool)
 {
     aorta_core_shutdown_request();
@@ -248,6 +280,7 @@ static const aorta_api_command_t core_commands[] = {
     {"reloadxml", "", "re-read the configuration; a bad one keeps the running one", api_reloadxml},
     {"log level", "[<level>]", "show or set the log level", api_log_level},
     {"settings reference", "<module>", "Markdown reference of a module's settings", api_reference},
+    {"time", "<count> <command>", "run a command count times; mean time per run", api_time},
     {"shutdown", "", "stop aorta cleanly", api_shutdown},
     {NULL, NULL, NULL, NULL},
 };

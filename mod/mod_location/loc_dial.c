@@ -74,16 +74,30 @@ const char *loc_dial_route_reason(const loc_contact_t *c)
         return "path";
     if (!c->src_ip || c->is_static)
         return NULL;
-    apr_pool_t *tmp;
-    const char *host;
-    int port, nat;
-    aorta_pool_create_unmanaged(&tmp);
-    loc_dial_uri_hostport(c->uri, tmp, &host, &port);
-    if (!port)
-        port = default_port(c->uri);
-    nat = !host || strcmp(host, c->src_ip) || port != c->src_port;
-    apr_pool_destroy(tmp);
-    return nat ? "nat" : NULL;
+    /* No pool here: this runs for every contact of every dial string (a pool per call made
+     * dial_contacts on 10 contacts cost ~75 us in mmap/munmap). */
+    const char *p = strchr(c->uri, ':');
+    if (!p)
+        return "nat";
+    p++;
+    const char *at = strchr(p, '@');
+    const char *stop = strpbrk(p, ";?>");
+    if (at && (!stop || at < stop))
+        p = at + 1;
+    const char *host = p, *end;
+    if (*p == '[') {
+        host = p + 1;
+        end = strchr(host, ']');
+        if (!end)
+            return "nat";
+    } else {
+        end = p + strcspn(p, ":;?>");
+    }
+    apr_size_t hlen = (apr_size_t)(end - host);
+    const char *after = *end == ']' ? end + 1 : end;
+    int port = *after == ':' ? atoi(after + 1) : default_port(c->uri);
+    int same_host = strlen(c->src_ip) == hlen && strncmp(host, c->src_ip, hlen) == 0;
+    return same_host && port == c->src_port ? NULL : "nat";
 }
 
 static const char *escape_commas(const char *s, apr_pool_t *pool)

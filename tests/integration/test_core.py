@@ -2,6 +2,7 @@
 reloadxml (good and broken), --check reporting every error with file:line, --set, signals,
 critical modules, and detaching with a pid file."""
 import os
+import re
 import signal
 import subprocess
 
@@ -184,3 +185,13 @@ def test_settings_reference_in_docs_is_current():
     from aorta_test import SRCDIR
     with open(os.path.join(SRCDIR, "docs", "reference.md")) as f:
         check(f.read() == p.stdout.decode(), "docs/reference.md is stale: run ./build/dev.sh reference")
+
+
+def test_time_command():
+    d = core_daemon().start()
+    out = d.api("time 1000 echo hello")
+    check(re.match(r"1000 runs in [0-9.]+ ms: [0-9.]+ us per run\n", out), out)
+    check(d.api("time x echo").startswith("-ERR usage: time <count"), "bad count")
+    out = d.api("time 3 nonsense")
+    check(out.startswith("-ERR run 1 failed: -ERR nonsense Command not found!"), out)
+    d.stop()
