@@ -64,7 +64,7 @@ do_build() {
     fi
     make -C "$builddir" -j"$(nproc)" >/dev/null
     # a development prefix: the installed configuration follows conf/ (generated secrets are kept)
-    make -C "$builddir" install CONF_REFRESH=yes >/dev/null
+    make -C "$builddir" install CONF_REFRESH=yes 2> >(grep -v "warning: relinking" >&2) >/dev/null
 }
 
 case "$cmd" in
