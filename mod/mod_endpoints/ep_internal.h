@@ -195,7 +195,7 @@ typedef struct ep_profile {
     struct ep_out *pending;         /* root thread only: transactions still open */
     struct ep_branch *branches;     /* root thread only: proxied INVITE branches still open */
     struct ep_relay *relays;        /* root thread only: in-dialog requests being relayed */
-    apr_hash_t *bridged;            /* root thread only: Call-ID -> expiry (apr_time_t *) of proxied calls */
+    apr_hash_t *bridged;            /* root thread only: Call-ID (and Call-ID\x01callee-tag) -> ep_bridged_e */
     apr_pool_t *bridged_pool;       /* root thread only: rebuilt when the table is swept */
     unsigned bridged_adds;
     apr_pool_t *pool_cache[256];    /* root thread only: cleared request pools */

@@ -20,7 +20,10 @@
  * its transaction stays open, silently, until the callee's final response ends it.
  * In-dialog requests are relayed only when their top Route is this profile AND their Call-ID
  * is one we forwarded an INVITE for (root-thread table, entries expire with dialog-cache-ttl,
- * removed at a BYE's final response), so the proxy is not an open relay.
+ * removed at a BYE's final response), so the proxy is not an open relay. The same table keeps,
+ * per answered dialog whose callee was reached through a `destination` (NAT), that next hop:
+ * requests towards the callee (To tag = its tag) go there, the Request-URI unchanged. Two
+ * Record-Route entries (RFC 5658) when the callee's transport differs from the caller's.
  */
 #include "ep_internal.h"
 #include "ep_route.h"
@@ -67,6 +70,7 @@ typedef struct ep_relay {
     nta_outgoing_t *orq;
     int is_bye;
     char *call_id;
+    char *dest_keys[2]; /* a BYE's "Call-ID\x01tag" of both its tags: forgotten with the call */
     struct ep_relay *next, **prevp;
 } ep_relay_t;
 
@@ -78,6 +82,17 @@ static int route_is_us(const ep_profile_t *p, const sip_route_t *r)
     const url_t *u = r ? r->r_url : NULL;
     return u && ep_route_is_local(u->url_host, u->url_port, u->url_type == url_sips, p->set.sip_ip, p->set.sip_port,
                                   p->set.tls_port);
+}
+
+/* Our Record-Route entry for @p transport: the profile's address, the TLS port for tls. */
+static sip_record_route_t *record_route_make(su_home_t *home, const ep_profile_t *p, const char *transport,
+                                             apr_pool_t *pool)
+{
+    int v6 = strchr(p->set.sip_ip, ':') != NULL;
+    int port = strcasecmp(transport, "tls") ? p->set.sip_port : p->set.tls_port;
+    const char *tr = strcasecmp(transport, "udp") ? apr_psprintf(pool, ";transport=%s", transport) : "";
+    return sip_record_route_make(
+        home, apr_psprintf(pool, "<sip:%s%s%s:%d%s;lr>", v6 ? "[" : "", p->set.sip_ip, v6 ? "]" : "", port, tr));
 }
 
 static void branch_unref(ep_branch_t *b)
@@ -111,7 +126,33 @@ static int route_set_insert(msg_t *msg, sip_t *sip, const char *set)
 
 /* ---- the bridged Call-IDs (root thread) ----------------------------------------------- */
 
+/*
+ * The table holds two kinds of keys: a Call-ID (the call was proxied by us) and
+ * "Call-ID\x01callee-tag" with the next hop the callee's INVITE went to (its NAT'd source,
+ * sip_network_destination) so the dialog's later requests towards it take the same flow.
+ */
+typedef struct ep_bridged_e {
+    apr_time_t expires;
+    char *dest; /* NULL for a Call-ID key */
+} ep_bridged_e;
+
+/* "Call-ID\x01tag", malloc'd (NULL when out of memory or without a tag). */
+static char *bridged_dest_key(const char *call_id, const char *tag)
+{
+    char *key = call_id && tag ? malloc(strlen(call_id) + strlen(tag) + 2) : NULL;
+    if (key)
+        sprintf(key, "%s\x01%s", call_id, tag);
+    return key;
+}
+
+static void bridged_put(ep_profile_t *p, const char *key, const char *dest, int ttl);
+
 static void bridged_add(ep_profile_t *p, const char *call_id, int ttl)
+{
+    bridged_put(p, call_id, NULL, ttl);
+}
+
+static void bridged_put(ep_profile_t *p, const char *key, const char *dest, int ttl)
 {
     apr_time_t now = apr_time_now();
     if (!p->bridged || ++p->bridged_adds % EP_BRIDGED_SWEEP == 0) {
@@ -123,8 +164,11 @@ static void bridged_add(ep_profile_t *p, const char *call_id, int ttl)
             const void *k;
             void *v;
             apr_hash_this(hi, &k, NULL, &v);
-            if (*(apr_time_t *)v > now) {
-                apr_time_t *e = apr_pmemdup(pool, v, sizeof(apr_time_t));
+            const ep_bridged_e *old = v;
+            if (old->expires > now) {
+                ep_bridged_e *e = apr_palloc(pool, sizeof *e);
+                e->expires = old->expires;
+                e->dest = old->dest ? apr_pstrdup(pool, old->dest) : NULL;
                 apr_hash_set(h, apr_pstrdup(pool, k), APR_HASH_KEY_STRING, e);
             }
         }
@@ -133,24 +177,45 @@ static void bridged_add(ep_profile_t *p, const char *call_id, int ttl)
         p->bridged_pool = pool;
         p->bridged = h;
     }
-    apr_time_t *e = apr_hash_get(p->bridged, call_id, APR_HASH_KEY_STRING);
+    ep_bridged_e *e = apr_hash_get(p->bridged, key, APR_HASH_KEY_STRING);
     if (!e) {
-        e = apr_palloc(p->bridged_pool, sizeof *e);
-        apr_hash_set(p->bridged, apr_pstrdup(p->bridged_pool, call_id), APR_HASH_KEY_STRING, e);
+        e = apr_pcalloc(p->bridged_pool, sizeof *e);
+        apr_hash_set(p->bridged, apr_pstrdup(p->bridged_pool, key), APR_HASH_KEY_STRING, e);
     }
-    *e = now + apr_time_from_sec(ttl > 0 ? ttl : 3600);
+    e->expires = now + apr_time_from_sec(ttl > 0 ? ttl : 3600);
+    if (dest && (!e->dest || strcmp(e->dest, dest)))
+        e->dest = apr_pstrdup(p->bridged_pool, dest); /* rare: the pool's rebuild reclaims the old one */
+}
+
+static ep_bridged_e *bridged_get(ep_profile_t *p, const char *key)
+{
+    ep_bridged_e *e = p->bridged ? apr_hash_get(p->bridged, key, APR_HASH_KEY_STRING) : NULL;
+    return e && e->expires > apr_time_now() ? e : NULL;
 }
 
 static int bridged_has(ep_profile_t *p, const char *call_id)
 {
-    apr_time_t *e = p->bridged ? apr_hash_get(p->bridged, call_id, APR_HASH_KEY_STRING) : NULL;
-    return e && *e > apr_time_now();
+    return bridged_get(p, call_id) != NULL;
 }
 
-static void bridged_remove(ep_profile_t *p, const char *call_id)
+/* The next hop remembered for requests towards the callee whose tag is @p to_tag, or NULL. */
+static const char *bridged_dest(ep_profile_t *p, const char *call_id, const char *to_tag)
 {
-    if (p->bridged)
-        apr_hash_set(p->bridged, call_id, APR_HASH_KEY_STRING, NULL);
+    char *key = bridged_dest_key(call_id, to_tag);
+    ep_bridged_e *e = key ? bridged_get(p, key) : NULL;
+    free(key);
+    return e ? e->dest : NULL;
+}
+
+/* A BYE's final response: the call and the callee's next hop (keyed by either tag of the BYE). */
+static void bridged_remove(ep_profile_t *p, const char *call_id, char *const dest_keys[2])
+{
+    if (!p->bridged)
+        return;
+    apr_hash_set(p->bridged, call_id, APR_HASH_KEY_STRING, NULL);
+    for (int i = 0; i < 2; i++)
+        if (dest_keys[i])
+            apr_hash_set(p->bridged, dest_keys[i], APR_HASH_KEY_STRING, NULL);
 }
 
 /* ---- branches: events to the worker ------------------------------------------------------ */
@@ -218,6 +283,14 @@ static int branch_response(struct ep_out *magic, nta_outgoing_t *orq, const sip_
     const char *phrase = sip && sip->sip_status ? sip->sip_status->st_phrase : NULL;
     if (status <= 100)
         return 0; /* hop by hop */
+    if (status >= 200 && status < 300 && b->destination && sip && sip->sip_to && sip->sip_to->a_tag &&
+        sip->sip_call_id) {
+        /* the callee's flow: its dialog's later requests (ACK, BYE, re-INVITE) go there too */
+        char *key = bridged_dest_key(b->key, sip->sip_to->a_tag);
+        if (key)
+            bridged_put(b->p, key, b->destination, b->ttl);
+        free(key);
+    }
     if (!b->final_reported) {
         msg_t *resp = sip ? nta_outgoing_getresponse(orq) : NULL;
         branch_report(b, status, phrase, resp, 0);
@@ -295,14 +368,21 @@ apr_status_t ep_proxy_branch_start(ep_request_t *req, const ep_target_t *t, ep_b
     sip_t *sip = sip_object(msg);
     su_home_t *home = msg_home(msg);
     sip_request_t *rq = sip_request_create(home, SIP_METHOD_INVITE, URL_STRING_MAKE(t->uri), NULL);
-    const char *tr = strcmp(req->transport, "udp") ? apr_psprintf(req->pool, ";transport=%s", req->transport) : "";
-    const char *rrs = apr_psprintf(req->pool, "<sip:%s%s%s:%d%s;lr>", strchr(p->set.sip_ip, ':') ? "[" : "",
-                                   p->set.sip_ip, strchr(p->set.sip_ip, ':') ? "]" : "",
-                                   strcmp(req->transport, "tls") ? p->set.sip_port : p->set.tls_port, tr);
-    sip_record_route_t *rr = sip_record_route_make(home, rrs);
+    /* the transport towards the callee: its destination's, else its route's first hop's, else its URI's */
+    char out_tp[16], first[512] = "";
+    if (t->route && *t->route)
+        apr_cpystrn(first, t->route, sizeof first); /* only its first entry is read */
+    if (ep_route_transport(t->destination && *t->destination ? t->destination : *first ? first : t->uri, out_tp,
+                           sizeof out_tp) < 0)
+        apr_cpystrn(out_tp, "udp", sizeof out_tp);
+    /* double Record-Route (RFC 5658) when the transports differ: each side's in-dialog requests
+     * then come back to us on its own transport; the callee-facing entry ends up on top */
+    sip_record_route_t *rr = record_route_make(home, p, req->transport, req->pool);
+    int twice = strcasecmp(out_tp, req->transport) != 0;
+    sip_record_route_t *rr2 = twice ? record_route_make(home, p, out_tp, req->pool) : NULL;
     sip_max_forwards_t *mf = sip_max_forwards_make(
         home, apr_itoa(req->pool, req->sip->sip_max_forwards ? (int)req->sip->sip_max_forwards->mf_count - 1 : 70));
-    if (!rq || !rr || !mf || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)rq) < 0) {
+    if (!rq || !rr || !mf || (twice && !rr2) || msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)rq) < 0) {
         msg_destroy(msg);
         return AORTA_ESYNTAX;
     }
@@ -310,6 +390,7 @@ apr_status_t ep_proxy_branch_start(ep_request_t *req, const ep_target_t *t, ep_b
         sip_route_remove(msg, sip);
     if ((t->route && *t->route && route_set_insert(msg, sip, t->route) < 0) ||
         msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)rr) < 0 ||
+        (rr2 && msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)rr2) < 0) ||
         msg_header_insert(msg, (msg_pub_t *)sip, (msg_header_t *)mf) < 0) {
         msg_destroy(msg);
         return AORTA_ESYNTAX;
@@ -400,6 +481,8 @@ static void relay_close(ep_relay_t *r)
     if (r->next)
         r->next->prevp = r->prevp;
     free(r->call_id);
+    free(r->dest_keys[0]);
+    free(r->dest_keys[1]);
     free(r);
 }
 
@@ -418,7 +501,7 @@ static int relay_response(struct ep_out *magic, nta_outgoing_t *orq, const sip_t
     }
     if (status >= 200) {
         if (r->is_bye)
-            bridged_remove(r->p, r->call_id);
+            bridged_remove(r->p, r->call_id, r->dest_keys);
         relay_close(r);
     }
     return 0;
@@ -437,8 +520,24 @@ int ep_proxy_in_dialog(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
     if (!msg)
         return method == sip_method_ack ? 200 : 500;
     sip_t *s = sip_object(msg);
-    while (s->sip_route && route_is_us(p, s->sip_route))
+    char last_tp[16] = ""; /* the transport our last Route entry names: with double record-routing
+                            * (RFC 5658) the one towards the next hop */
+    while (s->sip_route && route_is_us(p, s->sip_route)) {
+        char *rs = url_as_string(msg_home(msg), s->sip_route->r_url);
+        if (!rs || ep_route_transport(rs, last_tp, sizeof last_tp) < 0)
+            last_tp[0] = '\0';
         sip_route_remove(msg, s);
+    }
+    /* the next hop: the callee's remembered flow (a NAT'd source) for requests towards it, else
+     * the Request-URI on the transport our Route asked for when nothing else routes it */
+    const char *dest = bridged_dest(p, sip->sip_call_id->i_id, sip->sip_to->a_tag);
+    const url_t *ru = s->sip_request->rq_url;
+    char ru_tp[16];
+    if (!dest && !s->sip_route && *last_tp && ru && ru->url_host && !url_param(ru->url_params, "transport", NULL, 0) &&
+        ep_route_transport(ru->url_type == url_sips ? "sips:" : "sip:", ru_tp, sizeof ru_tp) == 0 &&
+        strcmp(ru_tp, last_tp))
+        dest = su_sprintf(msg_home(msg), "%s:%s%s%s;transport=%s", ru->url_type == url_sips ? "sips" : "sip",
+                          ru->url_host, ru->url_port ? ":" : "", ru->url_port ? ru->url_port : "", last_tp);
     if (s->sip_max_forwards) {
         if (s->sip_max_forwards->mf_count == 0) {
             msg_destroy(msg);
@@ -450,11 +549,12 @@ int ep_proxy_in_dialog(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
         if (mf)
             msg_header_insert(msg, (msg_pub_t *)s, (msg_header_t *)mf);
     }
-    aorta_log(AORTA_LOG_DEBUG, "proxy %s: routing in-dialog %s\n", sip->sip_call_id->i_id,
-              sip->sip_request->rq_method_name);
+    aorta_log(AORTA_LOG_DEBUG, "proxy %s: routing in-dialog %s%s%s\n", sip->sip_call_id->i_id,
+              sip->sip_request->rq_method_name, dest ? " via " : "", dest ? dest : "");
+    url_string_t *hop = dest ? URL_STRING_MAKE(dest) : NULL;
     if (method == sip_method_ack) {
         /* the ACK of a 2xx is its own transaction-less request: forwarded statelessly */
-        nta_outgoing_t *o = nta_outgoing_mcreate(p->agent, NULL, NULL, NULL, msg, NTATAG_STATELESS(1), TAG_END());
+        nta_outgoing_t *o = nta_outgoing_mcreate(p->agent, NULL, NULL, hop, msg, NTATAG_STATELESS(1), TAG_END());
         if (!o)
             msg_destroy(msg);
         else if (o != EP_NONE)
@@ -470,12 +570,16 @@ int ep_proxy_in_dialog(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
     r->p = p;
     r->irq = irq;
     r->is_bye = method == sip_method_bye;
+    if (r->is_bye) {
+        r->dest_keys[0] = bridged_dest_key(sip->sip_call_id->i_id, sip->sip_to->a_tag);
+        r->dest_keys[1] = sip->sip_from ? bridged_dest_key(sip->sip_call_id->i_id, sip->sip_from->a_tag) : NULL;
+    }
     r->next = p->relays;
     if (r->next)
         r->next->prevp = &r->next;
     r->prevp = &p->relays;
     p->relays = r;
-    r->orq = nta_outgoing_mcreate(p->agent, relay_response, (struct ep_out *)r, NULL, msg, TAG_END());
+    r->orq = nta_outgoing_mcreate(p->agent, relay_response, (struct ep_out *)r, hop, msg, TAG_END());
     if (!r->orq) {
         msg_destroy(msg);
         r->irq = NULL; /* answered by our return value */

@@ -1,9 +1,11 @@
 /*
- * ep_route.c — pure helpers of the proxy: is a Route / Via this profile, and route-set
- * splitting. No state; unit-tested in tests/unit/mod_endpoints/check_ep_route.c.
+ * ep_route.c — pure helpers of the proxy: is a Route / Via this profile, route-set
+ * splitting, and the transport a URI asks for (double Record-Route, RFC 5658). No state;
+ * unit-tested in tests/unit/mod_endpoints/check_ep_route.c.
  */
 #include "ep_route.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -53,4 +55,27 @@ int ep_route_set_split(char *s, char **items, int max)
             start = s + 1;
         }
     }
+}
+
+int ep_route_transport(const char *uri, char *out, size_t n)
+{
+    if (!uri || !out || n < 4)
+        return -1;
+    while (*uri == ' ' || *uri == '<')
+        uri++;
+    const char *end = uri + strcspn(uri, ">?,");
+    for (const char *q = uri; q && q < end; q = strchr(q + 1, ';')) {
+        if (*q == ';' && !strncasecmp(q, ";transport=", 11)) {
+            const char *v = q + 11;
+            size_t len = strcspn(v, ";>?, \t");
+            if (!len || len >= n || v + len > end)
+                return -1;
+            for (size_t i = 0; i < len; i++)
+                out[i] = (char)tolower((unsigned char)v[i]);
+            out[len] = '\0';
+            return 0;
+        }
+    }
+    strcpy(out, !strncasecmp(uri, "sips:", 5) ? "tls" : "udp");
+    return 0;
 }

@@ -5,7 +5,7 @@
 #ifndef EP_ROUTE_H
 #define EP_ROUTE_H
 
-/* no dependencies: plain strings */
+#include <stddef.h> /* no other dependencies: plain strings */
 
 /** 1 if host @p h (possibly "[v6]") is the numeric address @p ip. */
 int ep_route_host_eq(const char *h, const char *ip);
@@ -20,5 +20,11 @@ int ep_route_is_local(const char *host, const char *port, int secure, const char
  * when there are more than @p max or the brackets do not balance.
  */
 int ep_route_set_split(char *set, char **items, int max);
+/**
+ * The transport @p uri ("sip:h;transport=TCP", optionally in <...>) asks for, lower case, into
+ * @p out: its transport parameter, else "tls" for sips:, else "udp". 0, or -1 when it does not
+ * fit in @p n bytes (or an empty transport).
+ */
+int ep_route_transport(const char *uri, char *out, size_t n);
 
 #endif

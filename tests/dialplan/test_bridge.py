@@ -330,6 +330,90 @@ def test_a_tcp_caller_reaches_a_udp_phone():
         d.stop()
 
 
+def test_the_callers_bye_reaches_a_callee_behind_nat():
+    """The callee's Contact (in its REGISTER and its 200) is a port where nobody listens; it is
+    reached at its source address for the INVITE and, remembered per dialog, for the caller's
+    ACK and BYE (the Request-URI stays the Contact)."""
+    import test_outgoing as to
+    d = daemon().start()
+    procs = []
+    try:
+        nat = at.free_port(socket.SOCK_DGRAM, both=True)
+        dead = at.free_port(socket.SOCK_DGRAM, both=True)
+        to.register_from(d, nat, user="5000", contact_port=dead)
+        a = Sipp(d, "bridge_uas_answer_nat.xml", nat, "-key", "phone_name", "natted", "-key", "contact_port", str(dead))
+        procs.append(a)
+        at.wait_for(lambda: port_bound(nat), timeout=10, what="phone listening")
+        c = call(d, "5000")
+        procs.append(c)
+        c.wait()      # the BYE's 200 came back from the phone
+        a.wait()      # the phone got the ACK and the BYE
+        d.wait_log(r"proxy \S+: routing in-dialog ACK via sip:127\.0\.0\.1:%d;transport=udp" % nat)
+        d.wait_log(r"proxy \S+: routing in-dialog BYE via sip:127\.0\.0\.1:%d;transport=udp" % nat)
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def register_tcp(d, port, user):
+    """REGISTER over TCP from 127.0.0.1:port with a Contact ;transport=tcp on that same port."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port))
+    s.settimeout(5)
+    try:
+        s.connect(("127.0.0.1", d.sip_port))
+        cid = os.urandom(8).hex()
+        s.sendall((f"REGISTER sip:127.0.0.1:{d.sip_port} SIP/2.0\r\n"
+                   f"Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK{cid}\r\n"
+                   f"From: <sip:{user}@127.0.0.1>;tag={cid[:8]}\r\nTo: <sip:{user}@127.0.0.1>\r\n"
+                   f"Call-ID: {cid}\r\nCSeq: 1 REGISTER\r\n"
+                   f"Contact: <sip:{user}@127.0.0.1:{port};transport=tcp>\r\n"
+                   "Expires: 600\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode())
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65535)
+            check(chunk, f"REGISTER over TCP: connection closed after {data!r}")
+            data += chunk
+        check(data.startswith(b"SIP/2.0 200"), f"REGISTER over TCP: {data!r}")
+    finally:
+        s.close()
+
+
+def test_a_udp_caller_reaches_a_tcp_phone_with_double_record_route():
+    """UDP caller, TCP callee: aorta record-routes twice (RFC 5658). The phone checks both entries
+    (TCP on top) and answers with a Contact without a transport: the caller's ACK and BYE, sent to
+    aorta over UDP, reach it over TCP because of the Route entry aorta left for the callee side."""
+    if not __import__("shutil").which("sipp"):
+        raise at.Skip("sipp not installed")
+    d = daemon().start()
+    procs = []
+    try:
+        port = at.free_port(socket.SOCK_STREAM, both=True)
+        register_tcp(d, port, "5000")
+        out = d.api("dial_contacts 5000")
+        check(f"sip:5000@127.0.0.1:{port};transport=tcp" in out and "sip_network_destination" not in out, out)
+        a = Sipp(d, "bridge_uas_answer_tcp.xml", port, "-key", "phone_name", "tcp", "-t", "t1")
+        procs.append(a)
+
+        def tcp_listening():
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+            finally:
+                s.close()
+        at.wait_for(tcp_listening, timeout=10, what="tcp phone listening")
+        c = call(d, "5000")   # UDP
+        procs.append(c)
+        c.wait()
+        a.wait()
+        d.wait_log(r"proxy \S+: routing in-dialog ACK via sip:127\.0\.0\.1:%d;transport=tcp" % port)
+        d.wait_log(r"proxy \S+: routing in-dialog BYE via sip:127\.0\.0\.1:%d;transport=tcp" % port)
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
 def test_failover_after_486():
     d = daemon().start()
     procs = []

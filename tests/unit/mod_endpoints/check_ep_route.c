@@ -1,7 +1,8 @@
 /*
  * check_ep_route.c — the proxy's pure helpers: recognising this profile in a Route or Via
  * (host forms, default ports, SIP and TLS ports) and splitting a route set such as a stored
- * Path ("<sip:p1;lr>,<sip:p2;lr>") with commas inside brackets kept.
+ * Path ("<sip:p1;lr>,<sip:p2;lr>") with commas inside brackets kept; the transport a URI asks
+ * for (double Record-Route).
  */
 #include <check.h>
 #include <stdlib.h>
@@ -48,12 +49,34 @@ START_TEST(route_sets)
 }
 END_TEST
 
+START_TEST(transports)
+{
+    char t[16];
+    ck_assert_int_eq(ep_route_transport("sip:127.0.0.1:5070;transport=TCP", t, sizeof t), 0);
+    ck_assert_str_eq(t, "tcp");
+    ck_assert_int_eq(ep_route_transport("sip:5000@127.0.0.1:5070", t, sizeof t), 0);
+    ck_assert_str_eq(t, "udp");
+    ck_assert_int_eq(ep_route_transport("sips:5000@example.com", t, sizeof t), 0);
+    ck_assert_str_eq(t, "tls");
+    ck_assert_int_eq(ep_route_transport("<sip:edge;lr;transport=tls>,<sip:p2;transport=tcp;lr>", t, sizeof t), 0);
+    ck_assert_str_eq(t, "tls"); /* the first entry only */
+    ck_assert_int_eq(ep_route_transport("<sip:edge;lr>,<sip:p2;transport=tcp;lr>", t, sizeof t), 0);
+    ck_assert_str_eq(t, "udp");
+    ck_assert_int_eq(ep_route_transport("sip:a;transport=ws?x=1", t, sizeof t), 0);
+    ck_assert_str_eq(t, "ws");
+    ck_assert_int_eq(ep_route_transport("sip:a;transport=", t, sizeof t), -1);
+    ck_assert_int_eq(ep_route_transport("sip:a;transport=averyveryverylongname", t, sizeof t), -1);
+    ck_assert_int_eq(ep_route_transport(NULL, t, sizeof t), -1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ep_route");
     TCase *tc = tcase_create("route");
     tcase_add_test(tc, local_addresses);
     tcase_add_test(tc, route_sets);
+    tcase_add_test(tc, transports);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
