@@ -8,7 +8,10 @@
  *                  Record-Route, body as received) and the other legs get CANCEL
  *   18x            the first one is relayed (not one per leg)
  *   all failed     the best status per RFC 3261 §16.7 (dp_best_status; 503 becomes 500),
- *                  then continue_on_fail decides whether the dialplan goes on
+ *                  then continue_on_fail decides whether the dialplan goes on; when it does
+ *                  not and the best came from a callee's response, that response is relayed
+ *                  as received (§16.7 step 6: Retry-After, Warning, Contacts, body), else
+ *                  (error/ legs, leg_timeout, no contact) the status is answered
  *   caller CANCEL  nta has answered it 200 and the INVITE 487; every leg is cancelled
  * Enterprise branches (':_:') are tried after one another, like '|' groups.
  *
@@ -47,6 +50,8 @@ struct dp_bridge_s {
     apr_array_header_t *ringing; /* br_leg_t * of every started leg still without a final */
     apr_array_header_t *statuses; /* int: failed legs' statuses */
     apr_array_header_t *causes;   /* const char *: their causes */
+    apr_array_header_t *finals;   /* ep_branch_event_t *: their responses (NULL when synthesized); each
+                                     owns its msg until relayed, freed with the pool (final_cleanup) */
     int answered, cancelled, provisional_sent;
 };
 
@@ -174,10 +179,37 @@ static void br_cancel_ringing(dp_bridge_t *br)
         br_ep->proxy_branch_cancel(APR_ARRAY_IDX(br->ringing, i, br_leg_t *)->branch);
 }
 
-static void br_fail(dp_bridge_t *br, int status, const char *cause)
+static apr_status_t final_cleanup(void *data)
 {
+    ep_branch_event_t *ev = data;
+    if (ev->msg)
+        msg_destroy(ev->msg);
+    ev->msg = NULL;
+    return APR_SUCCESS;
+}
+
+/* A leg failed with @p status; @p ev (or NULL) is its response, kept so it can be relayed. */
+static void br_fail_ev(dp_bridge_t *br, int status, const char *cause, ep_branch_event_t *ev)
+{
+    ep_branch_event_t *keep = NULL;
+    if (ev && ev->msg && !ev->timed_out && ev->status == status) {
+        keep = apr_pcalloc(br->pool, sizeof *keep);
+        keep->status = ev->status;
+        keep->phrase = apr_pstrdup(br->pool, ev->phrase);
+        keep->msg = ev->msg; /* taken: branch_deliver destroys only what is left in ev */
+        keep->priv = ev->priv;
+        ev->msg = NULL;
+        ev->sip = NULL;
+        apr_pool_cleanup_register(br->pool, keep, final_cleanup, apr_pool_cleanup_null);
+    }
     APR_ARRAY_PUSH(br->statuses, int) = status;
     APR_ARRAY_PUSH(br->causes, const char *) = apr_pstrdup(br->pool, cause);
+    APR_ARRAY_PUSH(br->finals, ep_branch_event_t *) = keep;
+}
+
+static void br_fail(dp_bridge_t *br, int status, const char *cause)
+{
+    br_fail_ev(br, status, cause, NULL);
 }
 
 /* The call stops waiting for this bridge: the run goes on (or ends) with its decision. */
@@ -249,9 +281,11 @@ static void br_advance(dp_bridge_t *br)
     }
     int best = dp_best_status((const int *)br->statuses->elts, br->statuses->nelts);
     const char *cause = "NORMAL_UNSPECIFIED";
+    ep_branch_event_t *final = NULL;
     for (int i = 0; i < br->statuses->nelts; i++)
         if (APR_ARRAY_IDX(br->statuses, i, int) == best) {
             cause = APR_ARRAY_IDX(br->causes, i, const char *);
+            final = APR_ARRAY_IDX(br->finals, i, ep_branch_event_t *);
             break;
         }
     if (!best)
@@ -260,6 +294,11 @@ static void br_advance(dp_bridge_t *br)
         best = 500; /* RFC 3261 §16.7 step 6: a 503 is not forwarded as such */
     dp_call_t *call = br->call;
     dp_bridge_fail(call, cause, best, apr_psprintf(call->pool, "bridge: %s", cause));
+    if (call->status && final && final->status == best) {
+        /* the run ends here (no continue_on_fail): the callee's response itself is the answer */
+        call->phrase = final->phrase;
+        call->relay = final; /* relayed by done(); the bridge's pool outlives that call */
+    }
 }
 
 static void br_event(ep_branch_t *b, ep_branch_event_t *ev, void *user)
@@ -304,7 +343,7 @@ static void br_event(ep_branch_t *b, ep_branch_event_t *ev, void *user)
         const char *cause = ev->timed_out ? "NO_ANSWER" : cause_of_status(ev->status);
         aorta_log(AORTA_LOG_INFO, "bridge %s: leg %s failed: %d %s%s", br->call_id, bl->target, ev->status,
                   ev->phrase, ev->timed_out ? " (leg_timeout)" : "");
-        br_fail(br, st, cause);
+        br_fail_ev(br, st, cause, ev);
         if (!br->ringing->nelts) {
             br_advance(br);
             if (!br->ringing->nelts)
@@ -336,6 +375,7 @@ void dp_bridge_ring(dp_call_t *call, ep_request_t *req, const dp_dialstring_t *d
     br->ringing = apr_array_make(pool, 4, sizeof(br_leg_t *));
     br->statuses = apr_array_make(pool, 4, sizeof(int));
     br->causes = apr_array_make(pool, 4, sizeof(const char *));
+    br->finals = apr_array_make(pool, 4, sizeof(ep_branch_event_t *));
     br->group_i = 0;
     br->branch_i = 0;
     apr_thread_mutex_lock(br_lock);

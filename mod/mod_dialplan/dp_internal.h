@@ -119,7 +119,7 @@ struct dp_call {
     const apr_array_header_t *steps; /**< what dp_exec_run runs */
     int next;                        /**< index of the next step */
     int suspended;                   /**< a bridge is ringing */
-    void *relay;                     /**< ep_branch_event_t *: a callee's 2xx to relay as the final answer */
+    void *relay;                     /**< ep_branch_event_t *: a callee's response to relay as the final answer */
 };
 
 typedef apr_status_t (*dp_app_fn)(dp_call_t *call, const char *data);

@@ -79,7 +79,7 @@ typedef struct invite_run {
     const char *context, *ext;
 } invite_run_t;
 
-/* The run ended: answer (unless a callee's 2xx was relayed), log the decision, let go. */
+/* The run ended: answer (unless a callee's response was relayed), log the decision, let go. */
 static void invite_done(dp_call_t *call)
 {
     invite_run_t *r = (invite_run_t *)call;
@@ -90,8 +90,10 @@ static void invite_done(dp_call_t *call)
               call->status, call->phrase, call->why);
     aorta_module_config_release(r->gen);
     /* last: the final answer frees req, r and call */
+    /* a 2xx that could not be relayed is not answered 200 without the callee's SDP */
+    int relay_2xx = call->relay && ((const ep_branch_event_t *)call->relay)->status < 300;
     if (!call->relay || dp_ep->proxy_relay(req, call->relay) != APR_SUCCESS)
-        dp_ep->reply(req, call->relay ? 500 : call->status, call->phrase, NULL, NULL, NULL);
+        dp_ep->reply(req, relay_2xx ? 500 : call->status, relay_2xx ? dp_sip_phrase(500) : call->phrase, NULL, NULL, NULL);
 }
 
 static void invite_bridge_start(dp_call_t *call, const dp_dialstring_t *ds, const char *dialstring)

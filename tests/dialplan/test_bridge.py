@@ -434,6 +434,26 @@ def test_failover_after_486():
         d.stop()
 
 
+def test_busy_callee_486_is_relayed_with_its_headers():
+    """RFC 3261 §16.7 step 6: the only leg answers 486 with Retry-After and X-Callee; the
+    caller gets that response as received (phrase, To tag, headers), not a synthesized 486."""
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_busy_headers.xml", "alpha")
+        procs.append(a)
+        port = at.free_port(socket.SOCK_DGRAM, both=True)
+        c = Sipp(d, "bridge_uac_busy_headers.xml", port, "-s", "5000", "-key", "from_user", "6000")
+        procs.append(c)
+        c.wait()
+        a.wait()
+        d.wait_log(r"bridge \S+: leg sip/5000\S* failed: 486 Busy Phone Here")
+        d.wait_log(r"extension local -> 486 Busy Phone Here \(bridge: USER_BUSY\)")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
 def test_continue_on_fail_resumes_the_dialplan_after_a_486():
     d = daemon().start()
     procs = []
