@@ -189,7 +189,12 @@ static apr_status_t api_reload(const char *args, aorta_stream_t *out, apr_pool_t
 static apr_status_t api_reloadxml(const char *args, aorta_stream_t *out, apr_pool_t *pool)
 {
     aorta_stream_t *why = aorta_stream_create(pool);
-    if (aorta_core_reloadxml(why) != APR_SUCCESS) {
+    apr_status_t st = aorta_core_reloadxml(why);
+    if (st == AORTA_EINUSE) {
+        aorta_stream_printf(out, "-ERR reloadxml applied, but not by every module:\n%s", aorta_stream_data(why, NULL));
+        return st;
+    }
+    if (st != APR_SUCCESS) {
         aorta_stream_printf(out, "-ERR reloadxml failed; the running configuration is unchanged:\n%s",
                             aorta_stream_data(why, NULL));
         return AORTA_ECONFIG;

@@ -430,14 +430,18 @@ apr_status_t aorta_core_reloadxml(aorta_stream_t *out)
     aorta_log_level_set((aorta_log_level_t)s.log_level);
     core.settings.log_level = s.log_level;
     core.settings.heartbeat_interval = s.heartbeat_interval;
+    int before = aorta_conf_errors_count(errs);
     aorta_modules_configure_all(conf, errs, 1);
+    int refused = aorta_conf_errors_count(errs) - before;
+    for (int i = before; i < aorta_conf_errors_count(errs); i++)
+        aorta_stream_printf(out, "%s\n", aorta_conf_errors_get(errs, i));
     if (old_pool)
         apr_pool_destroy(old_pool);
     apr_pool_destroy(tmp);
     core_fire_simple(AORTA_EVENT_RELOADXML, "reloadxml");
-    aorta_log(AORTA_LOG_NOTICE, "reloadxml: configuration reloaded");
+    aorta_log(AORTA_LOG_NOTICE, "reloadxml: configuration reloaded%s", refused ? " (not by every module)" : "");
     apr_thread_mutex_unlock(reload_lock);
-    return APR_SUCCESS;
+    return refused ? AORTA_EINUSE : APR_SUCCESS;
 }
 
 void aorta_core_shutdown_request(void)

@@ -654,9 +654,21 @@ apr_status_t aorta_modules_configure_all(const aorta_conf_t *conf, aorta_conf_er
     for (int i = 0; i < pending->nelts; i++) {
         pending_gen_t *p = &APR_ARRAY_IDX(pending, i, pending_gen_t);
         if (ok && apply && p->mod->def->reconfigure) {
+            /* keep the running generation until the module has adopted the new one: a module
+             * that refuses it must go on with a configuration it actually runs */
+            aorta_config_gen_t *old;
+            aorta_module_config_acquire(p->mod, &old);
             gen_install(p->mod, p->gen);
-            if (p->mod->def->reconfigure(p->mod, p->gen->cfg) != APR_SUCCESS)
-                aorta_log(AORTA_LOG_ERR, "%s could not apply the new configuration", p->mod->name);
+            if (p->mod->def->reconfigure(p->mod, p->gen->cfg) != APR_SUCCESS) {
+                gen_install(p->mod, old);
+                aorta_conf_errors_add(errs, p->mod->name, 0,
+                                      "could not apply the new configuration; it keeps running the previous one "
+                                      "(see the log above)");
+                aorta_log(AORTA_LOG_ERR, "%s could not apply the new configuration; it keeps the previous one",
+                          p->mod->name);
+            } else {
+                aorta_module_config_release(old);
+            }
         } else {
             if (ok && apply)
                 aorta_log(AORTA_LOG_NOTICE, "%s: configuration validated; it applies at `module reload %s`",

@@ -195,3 +195,18 @@ def test_time_command():
     out = d.api("time 3 nonsense")
     check(out.startswith("-ERR run 1 failed: -ERR nonsense Command not found!"), out)
     d.stop()
+
+
+def test_module_refusing_a_reload_keeps_its_configuration():
+    d = core_daemon(modules=["mod_unit"]).start()
+    check(d.api("unit mood").strip() == "happy", "default")
+    unit = '<configuration name="unit.conf"><settings><param name="mood" value="%s"/></settings></configuration>\n'
+    d.write_conf("autoload_configs/unit.conf.xml", unit % "calm")
+    check(d.api("reloadxml").strip() == "+OK [Success]", "accepted reload")
+    check(d.api("unit mood").strip() == "calm", "adopted")
+    d.write_conf("autoload_configs/unit.conf.xml", unit % "grumpy")
+    out = d.api("reloadxml")
+    check(out.startswith("-ERR reloadxml applied, but not by every module:") and
+          "mod_unit: could not apply the new configuration; it keeps running the previous one" in out, out)
+    check(d.api("unit mood").strip() == "calm", "the refused configuration is not the running one")
+    check(d.stop() == 0, "clean exit")

@@ -5,6 +5,7 @@
  * for another ABI).
  */
 #include <aorta/aorta.h>
+#include <string.h>
 
 typedef struct unit_api {
     int magic;
@@ -22,6 +23,50 @@ static const char *const depends[] = {NULL};
 static const char *const depends[] = {NULL};
 #endif
 
+/* mod_unit's configuration: unit.conf <settings><param name="mood"/>; "grumpy" makes
+ * reconfigure() refuse a reload, to test that the module keeps its running generation. */
+typedef struct unit_conf {
+    const char *mood;
+} unit_conf_t;
+
+static const aorta_setting_t unit_settings[] = {
+    {"mood", AORTA_SETTING_STRING, "happy", 0, NULL, 0, 0, NULL, 1, "any word; grumpy refuses reloads"},
+    {NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL},
+};
+
+static aorta_module_t *unit_self;
+
+static apr_status_t unit_configure(aorta_module_t *mod, const aorta_conf_t *conf, apr_pool_t *pool,
+                                   aorta_conf_errors_t *errs, void **cfg)
+{
+    unit_conf_t *c = apr_pcalloc(pool, sizeof *c);
+    xmlNode *settings = conf ? aorta_xml_child(aorta_conf_configuration(conf, "unit.conf"), "settings") : NULL;
+    apr_status_t st = aorta_settings_apply(unit_settings, c, conf, settings, pool, errs);
+    *cfg = c;
+    return st;
+}
+
+static apr_status_t unit_reconfigure(aorta_module_t *mod, void *cfg)
+{
+    const unit_conf_t *c = cfg;
+    if (strcmp(c->mood, "grumpy") == 0) {
+        aorta_log(AORTA_LOG_ERR, "mod_unit refuses a grumpy configuration");
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
+#if !defined(UNIT_USER)
+static apr_status_t unit_mood(const char *args, aorta_stream_t *out, apr_pool_t *pool)
+{
+    aorta_config_gen_t *gen;
+    const unit_conf_t *c = aorta_module_config_acquire(unit_self, &gen);
+    aorta_stream_printf(out, "%s\n", c ? c->mood : "none");
+    aorta_module_config_release(gen);
+    return APR_SUCCESS;
+}
+#endif
+
 static apr_status_t unit_ping(const char *args, aorta_stream_t *out, apr_pool_t *pool)
 {
     aorta_stream_printf(out, "pong from %s\n", MOD_NAME);
@@ -33,12 +78,14 @@ static const aorta_api_command_t unit_api[] = {
     {"unit_user ping", "", "answers pong", unit_ping},
 #else
     {"unit ping", "", "answers pong", unit_ping},
+    {"unit mood", "", "the mood of the running configuration", unit_mood},
 #endif
     {NULL, NULL, NULL, NULL},
 };
 
 static apr_status_t unit_load(aorta_module_t *mod, apr_pool_t *pool)
 {
+    unit_self = mod;
 #if defined(UNIT_USER)
     const unit_api_t *u;
     apr_status_t st = aorta_interface_require(mod, "unit", (const void **)&u);
@@ -67,5 +114,7 @@ AORTA_MODULE_EXPORT(mod_unit) = {
     .build = AORTA_BUILD_SIGNATURE,
     .depends = depends,
     .api = unit_api,
+    .configure = unit_configure,
     .load = unit_load,
+    .reconfigure = unit_reconfigure,
 };

@@ -30,7 +30,9 @@ AORTA_DECLARE(const char *) aorta_core_dir(aorta_dir_t which);
 /**
  * Re-read aorta.xml. Every module validates its part; only if all succeed is the new
  * configuration made current (and RELOADXML fired). On failure every error is written to
- * @p out and the running configuration stays. Returns AORTA_ECONFIG on failure.
+ * @p out and the running configuration stays. Returns AORTA_ECONFIG on failure, and
+ * AORTA_EINUSE when the configuration became current but a module's reconfigure() refused it
+ * (that module keeps its previous generation; the reason is in @p out).
  */
 AORTA_DECLARE(apr_status_t) aorta_core_reloadxml(aorta_stream_t *out);
 
