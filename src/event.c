@@ -430,6 +430,13 @@ void aorta_event_shutdown(void)
     events.queue = NULL;
 }
 
+int aorta_event_wanted(aorta_event_id_t id)
+{
+    if ((int)id < 0 || id > AORTA_EVENT_ALL)
+        return 0;
+    return apr_atomic_read32(&events.nbind[id]) || apr_atomic_read32(&events.nbind[AORTA_EVENT_ALL]);
+}
+
 apr_status_t aorta_event_fire(aorta_event_t **evp)
 {
     aorta_event_t *ev = *evp;

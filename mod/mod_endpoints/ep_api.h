@@ -6,8 +6,10 @@
  *     if (aorta_interface_require(mod, EP_API_NAME, (const void **)&ep) != APR_SUCCESS) ...
  *
  * Threads: every function here may be called from any thread. Requests reach method
- * services on a core worker (REGISTERs of one AOR and requests of one Call-ID serialized);
- * nothing in an ep_request_t is touched by the SIP thread after it was handed over.
+ * services on a core worker (REGISTERs of one AOR and requests of one Call-ID serialized),
+ * or, when everything on their path is EP_SERVICE_NONBLOCKING, on the SIP thread that
+ * received them; nothing in an ep_request_t is touched by the SIP thread while a service
+ * or a holder owns it.
  *
  * Lifetimes: an ep_request_t and everything it points to (its pool, its private copy of the
  * parsed message, its endpoint) stay valid until its final reply has been sent: inside the
@@ -68,6 +70,17 @@ typedef struct ep_request {
     const char *identified_by;       /**< identifier name, or "dialog" */
     void *priv;                      /**< mod_endpoints' bookkeeping */
 } ep_request_t;
+
+/**
+ * Flag for method_register_ex(), identifier_register_ex() and challenger_set_ex(): the
+ * callback never waits — no network or disk I/O, no lock held by slow code, no API command,
+ * nothing that needs another thread to make progress (queueing work and hold() are fine).
+ * When a request's service, every identifier and the challenger all carry it, mod_endpoints
+ * runs the request on the SIP thread that received it instead of handing it to a worker:
+ * no thread hop, no copy of the message. The callback must then also not call
+ * proxy_branch_start(). Without the flag a callback runs on a core worker.
+ */
+#define EP_SERVICE_NONBLOCKING 0x1u
 
 /** A method service: must reply (or hold and reply later) exactly once with a final status. */
 typedef void (*ep_method_fn)(ep_request_t *req, void *user);
@@ -222,6 +235,17 @@ typedef struct ep_api {
      * ACK it and send BYE to its callee, so no call is left half set up. Takes ev->msg.
      */
     apr_status_t (*proxy_ackbye)(ep_branch_event_t *ev);
+
+    /* ---- services that may run on the SIP thread (append only) ---- */
+
+    /** method_register() with EP_SERVICE_* @p flags. */
+    apr_status_t (*method_register_ex)(aorta_module_t *owner, const char *method, ep_method_fn fn, void *user,
+                                       unsigned flags);
+    /** identifier_register() with EP_SERVICE_* @p flags. */
+    apr_status_t (*identifier_register_ex)(aorta_module_t *owner, const char *name, ep_identify_fn fn, void *user,
+                                           unsigned flags);
+    /** challenger_set() with EP_SERVICE_* @p flags. */
+    apr_status_t (*challenger_set_ex)(aorta_module_t *owner, ep_challenge_fn fn, void *user, unsigned flags);
 } ep_api_t;
 
 #endif

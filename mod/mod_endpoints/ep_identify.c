@@ -148,10 +148,10 @@ static const ep_endpoint_t *identify_anonymous(ep_request_t *req, void *user)
 
 void ep_identify_register_builtins(ep_mod_t *m)
 {
-    ep_registry_identifier_add(m->registry, m->mod, "ip", identify_ip, m);
-    ep_registry_identifier_add(m->registry, m->mod, "header", identify_header, m);
-    ep_registry_identifier_add(m->registry, m->mod, "user", identify_user, m);
-    ep_registry_identifier_add(m->registry, m->mod, "anonymous", identify_anonymous, m);
+    ep_registry_identifier_add(m->registry, m->mod, "ip", identify_ip, m, EP_SERVICE_NONBLOCKING);
+    ep_registry_identifier_add(m->registry, m->mod, "header", identify_header, m, EP_SERVICE_NONBLOCKING);
+    ep_registry_identifier_add(m->registry, m->mod, "user", identify_user, m, EP_SERVICE_NONBLOCKING);
+    ep_registry_identifier_add(m->registry, m->mod, "anonymous", identify_anonymous, m, EP_SERVICE_NONBLOCKING);
 }
 
 #define EP_MAX_RUN 32

@@ -44,6 +44,7 @@ struct ep_out;
 
 #include <apr_hash.h>
 #include <apr_thread_proc.h>
+#include <apr_portable.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_cond.h>
 #include <apr_thread_rwlock.h>
@@ -124,6 +125,7 @@ typedef struct ep_identifier {
     ep_identify_fn fn;
     void *user;
     aorta_module_t *owner;
+    unsigned flags; /* EP_SERVICE_* */
 } ep_identifier_t;
 
 typedef struct ep_registry ep_registry_t;
@@ -134,15 +136,21 @@ void ep_registry_destroy(ep_registry_t *reg);
 void ep_registry_rdlock(ep_registry_t *reg);
 void ep_registry_unlock(ep_registry_t *reg);
 apr_status_t ep_registry_method_add(ep_registry_t *reg, aorta_module_t *owner, const char *method, ep_method_fn fn,
-                                    void *user);
+                                    void *user, unsigned flags);
 apr_status_t ep_registry_identifier_add(ep_registry_t *reg, aorta_module_t *owner, const char *name, ep_identify_fn fn,
-                                        void *user);
-apr_status_t ep_registry_challenger_set(ep_registry_t *reg, aorta_module_t *owner, ep_challenge_fn fn, void *user);
+                                        void *user, unsigned flags);
+apr_status_t ep_registry_challenger_set(ep_registry_t *reg, aorta_module_t *owner, ep_challenge_fn fn, void *user,
+                                        unsigned flags);
 apr_status_t ep_registry_option_tag_add(ep_registry_t *reg, aorta_module_t *owner, const char *tag);
 void ep_registry_unregister_owner(ep_registry_t *reg, aorta_module_t *owner);
 /* Read side (rdlock held): */
 int ep_registry_method_find(ep_registry_t *reg, const char *method, ep_method_fn *fn, void **user);
 int ep_registry_challenger(ep_registry_t *reg, ep_challenge_fn *fn, void **user);
+/**
+ * 1 when @p method's service, every identifier and the challenger are all
+ * EP_SERVICE_NONBLOCKING: the whole pipeline may then run on the profile's thread.
+ */
+int ep_registry_nonblocking(ep_registry_t *reg, const char *method);
 /** Identifiers in the order @p order dictates (see ep_identify_order); fills up to max; returns count. */
 int ep_registry_identifiers(ep_registry_t *reg, const apr_array_header_t *order, const ep_identifier_t **out, int max);
 /** "INVITE, ACK, ..." and "path, ..." for OPTIONS answers, into @p pool. */
@@ -173,6 +181,7 @@ typedef struct ep_profile {
     struct ep_mod *mod;
 
     /* root thread only */
+    apr_os_thread_t root_thread; /* set before the agent exists; see ep_profile_on_root() */
     su_root_t *root;
     nta_agent_t *agent;
     nta_leg_t *leg;
@@ -208,6 +217,8 @@ typedef struct ep_profile {
 } ep_profile_t;
 
 apr_status_t ep_profile_start(struct ep_mod *m, const ep_profile_conf_t *pc, ep_profile_t **out);
+/** 1 when the caller is @p p's own thread (where nta objects may be touched directly). */
+int ep_profile_on_root(const ep_profile_t *p);
 void ep_profile_stop(ep_profile_t *p);
 /** nta counters, read in the profile's thread. */
 typedef struct ep_nta_stats {

@@ -143,6 +143,7 @@ static void profile_report(ep_profile_t *p, int state)
 static void *APR_THREAD_FUNC profile_thread(apr_thread_t *thread, void *data)
 {
     ep_profile_t *p = data;
+    p->root_thread = apr_os_thread_current();
     p->root = su_root_create(p);
     if (!p->root) {
         snprintf(p->error, sizeof p->error, "cannot create su_root: %s", strerror(errno));
@@ -293,6 +294,11 @@ apr_status_t ep_profile_start(ep_mod_t *m, const ep_profile_conf_t *pc, ep_profi
               p->contact_url && p->tls_url ? " and " : "", p->tls_url ? p->tls_url : "");
     *out = p;
     return APR_SUCCESS;
+}
+
+int ep_profile_on_root(const ep_profile_t *p)
+{
+    return p->root && apr_os_thread_equal(p->root_thread, apr_os_thread_current());
 }
 
 void ep_profile_request_done(ep_profile_t *p)

@@ -19,6 +19,7 @@ typedef struct ep_method_entry {
     ep_method_fn fn;
     void *user;
     aorta_module_t *owner;
+    unsigned flags; /* EP_SERVICE_* */
 } ep_method_entry_t;
 
 typedef struct ep_tag_entry {
@@ -35,6 +36,7 @@ struct ep_registry {
     ep_challenge_fn challenger;
     void *challenger_user;
     aorta_module_t *challenger_owner;
+    unsigned challenger_flags;
 };
 
 apr_status_t ep_registry_create(ep_registry_t **out, apr_pool_t *pool)
@@ -68,7 +70,7 @@ void ep_registry_unlock(ep_registry_t *reg)
 }
 
 apr_status_t ep_registry_method_add(ep_registry_t *reg, aorta_module_t *owner, const char *method, ep_method_fn fn,
-                                    void *user)
+                                    void *user, unsigned flags)
 {
     apr_status_t st = APR_SUCCESS;
     if (!method || !*method || !fn)
@@ -82,6 +84,7 @@ apr_status_t ep_registry_method_add(ep_registry_t *reg, aorta_module_t *owner, c
         e->fn = fn;
         e->user = user;
         e->owner = owner;
+        e->flags = flags;
         apr_hash_set(reg->methods, e->method, APR_HASH_KEY_STRING, e);
     }
     apr_thread_rwlock_unlock(reg->lock);
@@ -89,7 +92,7 @@ apr_status_t ep_registry_method_add(ep_registry_t *reg, aorta_module_t *owner, c
 }
 
 apr_status_t ep_registry_identifier_add(ep_registry_t *reg, aorta_module_t *owner, const char *name, ep_identify_fn fn,
-                                        void *user)
+                                        void *user, unsigned flags)
 {
     apr_status_t st = APR_SUCCESS;
     if (!name || !*name || !fn)
@@ -104,13 +107,15 @@ apr_status_t ep_registry_identifier_add(ep_registry_t *reg, aorta_module_t *owne
         id->fn = fn;
         id->user = user;
         id->owner = owner;
+        id->flags = flags;
         APR_ARRAY_PUSH(reg->identifiers, ep_identifier_t *) = id;
     }
     apr_thread_rwlock_unlock(reg->lock);
     return st;
 }
 
-apr_status_t ep_registry_challenger_set(ep_registry_t *reg, aorta_module_t *owner, ep_challenge_fn fn, void *user)
+apr_status_t ep_registry_challenger_set(ep_registry_t *reg, aorta_module_t *owner, ep_challenge_fn fn, void *user,
+                                        unsigned flags)
 {
     apr_status_t st = APR_SUCCESS;
     apr_thread_rwlock_wrlock(reg->lock);
@@ -120,6 +125,7 @@ apr_status_t ep_registry_challenger_set(ep_registry_t *reg, aorta_module_t *owne
         reg->challenger = fn;
         reg->challenger_user = user;
         reg->challenger_owner = fn ? owner : NULL;
+        reg->challenger_flags = fn ? flags : 0;
     }
     apr_thread_rwlock_unlock(reg->lock);
     return st;
@@ -165,6 +171,7 @@ void ep_registry_unregister_owner(ep_registry_t *reg, aorta_module_t *owner)
         reg->challenger = NULL;
         reg->challenger_user = NULL;
         reg->challenger_owner = NULL;
+        reg->challenger_flags = 0;
     }
     apr_thread_rwlock_unlock(reg->lock);
 }
@@ -186,6 +193,17 @@ int ep_registry_challenger(ep_registry_t *reg, ep_challenge_fn *fn, void **user)
     *fn = reg->challenger;
     *user = reg->challenger_user;
     return 1;
+}
+
+int ep_registry_nonblocking(ep_registry_t *reg, const char *method)
+{
+    const ep_method_entry_t *e = apr_hash_get(reg->methods, method, APR_HASH_KEY_STRING);
+    if (!e || !(e->flags & EP_SERVICE_NONBLOCKING))
+        return 0;
+    for (int i = 0; i < reg->identifiers->nelts; i++)
+        if (!(APR_ARRAY_IDX(reg->identifiers, i, ep_identifier_t *)->flags & EP_SERVICE_NONBLOCKING))
+            return 0;
+    return !reg->challenger || (reg->challenger_flags & EP_SERVICE_NONBLOCKING);
 }
 
 int ep_identify_order(const char *const *order, int norder, const char *const *names, int nnames, int *out)

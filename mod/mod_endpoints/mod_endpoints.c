@@ -41,7 +41,7 @@ ep_profile_t *ep_profile_find(ep_mod_t *m, const char *name)
 
 static apr_status_t api_method_register(aorta_module_t *owner, const char *method, ep_method_fn fn, void *user)
 {
-    return ep_g ? ep_registry_method_add(ep_g->registry, owner, method, fn, user) : AORTA_ESHUTDOWN;
+    return ep_g ? ep_registry_method_add(ep_g->registry, owner, method, fn, user, 0) : AORTA_ESHUTDOWN;
 }
 
 static void api_unregister_owner(aorta_module_t *owner)
@@ -54,12 +54,12 @@ static void api_unregister_owner(aorta_module_t *owner)
 
 static apr_status_t api_identifier_register(aorta_module_t *owner, const char *name, ep_identify_fn fn, void *user)
 {
-    return ep_g ? ep_registry_identifier_add(ep_g->registry, owner, name, fn, user) : AORTA_ESHUTDOWN;
+    return ep_g ? ep_registry_identifier_add(ep_g->registry, owner, name, fn, user, 0) : AORTA_ESHUTDOWN;
 }
 
 static apr_status_t api_challenger_set(aorta_module_t *owner, ep_challenge_fn fn, void *user)
 {
-    return ep_g ? ep_registry_challenger_set(ep_g->registry, owner, fn, user) : AORTA_ESHUTDOWN;
+    return ep_g ? ep_registry_challenger_set(ep_g->registry, owner, fn, user, 0) : AORTA_ESHUTDOWN;
 }
 
 static apr_status_t api_option_tag_register(aorta_module_t *owner, const char *tag)
@@ -105,6 +105,23 @@ static const ep_endpoint_t *api_request_endpoint_find(const ep_request_t *req, c
     return e ? &e->pub : NULL;
 }
 
+static apr_status_t api_method_register_ex(aorta_module_t *owner, const char *method, ep_method_fn fn, void *user,
+                                           unsigned flags)
+{
+    return ep_g ? ep_registry_method_add(ep_g->registry, owner, method, fn, user, flags) : AORTA_ESHUTDOWN;
+}
+
+static apr_status_t api_identifier_register_ex(aorta_module_t *owner, const char *name, ep_identify_fn fn, void *user,
+                                               unsigned flags)
+{
+    return ep_g ? ep_registry_identifier_add(ep_g->registry, owner, name, fn, user, flags) : AORTA_ESHUTDOWN;
+}
+
+static apr_status_t api_challenger_set_ex(aorta_module_t *owner, ep_challenge_fn fn, void *user, unsigned flags)
+{
+    return ep_g ? ep_registry_challenger_set(ep_g->registry, owner, fn, user, flags) : AORTA_ESHUTDOWN;
+}
+
 static const ep_api_t ep_api_table = {
     .version = EP_API_VERSION,
     .method_register = api_method_register,
@@ -123,6 +140,9 @@ static const ep_api_t ep_api_table = {
     .proxy_branch_cancel = ep_proxy_branch_cancel,
     .proxy_relay = ep_proxy_relay,
     .proxy_ackbye = ep_proxy_ackbye,
+    .method_register_ex = api_method_register_ex,
+    .identifier_register_ex = api_identifier_register_ex,
+    .challenger_set_ex = api_challenger_set_ex,
 };
 
 /* ---- sofia's own log, into ours --------------------------------------------------------- */
@@ -191,7 +211,7 @@ static apr_status_t ep_load(aorta_module_t *mod, apr_pool_t *pool)
     ep_g = m;
     aorta_module_set_data(mod, m);
     ep_identify_register_builtins(m);
-    ep_registry_method_add(m->registry, mod, "OPTIONS", ep_options_service, m);
+    ep_registry_method_add(m->registry, mod, "OPTIONS", ep_options_service, m, EP_SERVICE_NONBLOCKING);
 
     for (int i = 0; cfg && i < cfg->profiles->nelts; i++) {
         const ep_profile_conf_t *pc = APR_ARRAY_IDX(cfg->profiles, i, const ep_profile_conf_t *);

@@ -113,6 +113,9 @@ void loc_state_set(loc_stripe_t *s, loc_aor_state_t *st, const loc_contact_t **v
     st->n = st->cap = n;
     s->contacts += (apr_size_t)n;
     st->version++;
+    for (int i = 0; i < n; i++)
+        if (v[i]->expires && (!s->next_expiry || v[i]->expires < s->next_expiry))
+            s->next_expiry = v[i]->expires;
 }
 
 void loc_table_load_row(loc_contact_t *c, void *user)

@@ -31,8 +31,21 @@ int loc_expire_sweep(loc_t *loc, apr_time_t now)
     for (int i = 0; i < LOC_STRIPES; i++) {
         loc_stripe_t *s = &loc->table->stripes[i];
         apr_thread_mutex_lock(s->lock);
+        /* A stripe remembers its earliest expiry, so a sweep of 100k AORs that expire in an
+         * hour touches nothing; the scan below recomputes it. An AOR found expired keeps its
+         * stripe due again next second, in case its edit does not get through. */
+        if (!s->next_expiry || s->next_expiry > now) {
+            apr_thread_mutex_unlock(s->lock);
+            continue;
+        }
+        apr_time_t next = 0;
         for (apr_hash_index_t *hi = apr_hash_first(tmp, s->aors); hi; hi = apr_hash_next(hi)) {
             loc_aor_state_t *st = apr_hash_this_val(hi);
+            for (int j = 0; j < st->n; j++) {
+                apr_time_t e = st->c[j]->expires, due = e <= now ? now + APR_USEC_PER_SEC : e;
+                if (e && (!next || due < next))
+                    next = due;
+            }
             for (int j = 0; j < st->n; j++) {
                 if (st->c[j]->expires && st->c[j]->expires <= now) {
                     if (nn == cap) {
@@ -46,6 +59,7 @@ int loc_expire_sweep(loc_t *loc, apr_time_t now)
                 }
             }
         }
+        s->next_expiry = next;
         apr_thread_mutex_unlock(s->lock);
     }
     for (int i = 0; i < nn; i++) {

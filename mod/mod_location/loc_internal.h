@@ -55,6 +55,7 @@ typedef struct loc_stripe {
     apr_thread_mutex_t *lock;
     apr_hash_t *aors;         /**< name -> loc_aor_state_t* */
     apr_size_t contacts;
+    apr_time_t next_expiry;   /**< no contact here expires before this (0: none expires); may be early */
 } loc_stripe_t;
 
 typedef struct loc_table {

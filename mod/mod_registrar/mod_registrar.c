@@ -192,11 +192,14 @@ static apr_status_t registrar_load(aorta_module_t *mod, apr_pool_t *pool)
         (rv = reg_nc_create(&reg->nc, conf->first->nonce_ttl, pool)) != APR_SUCCESS)
         return rv;
     reg_global = reg;
-    if ((rv = reg->ep->method_register(mod, "REGISTER", reg_register_handle, reg)) != APR_SUCCESS) {
+    /* Nothing on a REGISTER's path waits (location edits are queued to its writer, events are
+     * queued): mod_endpoints may run it on the SIP thread, with no hand-off to a worker. */
+    if ((rv = reg->ep->method_register_ex(mod, "REGISTER", reg_register_handle, reg, EP_SERVICE_NONBLOCKING)) !=
+        APR_SUCCESS) {
         aorta_log(AORTA_LOG_ERR, "mod_registrar: cannot take the REGISTER method service");
         goto fail;
     }
-    if ((rv = reg->ep->challenger_set(mod, reg_register_challenge, reg)) != APR_SUCCESS) {
+    if ((rv = reg->ep->challenger_set_ex(mod, reg_register_challenge, reg, EP_SERVICE_NONBLOCKING)) != APR_SUCCESS) {
         aorta_log(AORTA_LOG_ERR, "mod_registrar: cannot set the challenger");
         goto fail;
     }

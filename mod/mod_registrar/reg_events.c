@@ -22,6 +22,9 @@ void reg_events_change(const loc_change_t *ch, void *user)
     aorta_event_t *ev;
     long expires = 0;
 
+    /* ≈ 30 header strings per event: at 20k REGISTER/s, a tenth of the CPU for nobody */
+    if (!aorta_event_wanted(AORTA_EVENT_CUSTOM))
+        return;
     if (ch->kind == LOC_CHANGE_REMOVE) {
         if (ch->reason == LOC_REASON_EXPIRED) {
             sub = "registrar::expire";

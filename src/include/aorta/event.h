@@ -166,6 +166,13 @@ AORTA_DECLARE(void) aorta_event_unref(aorta_event_t *ev);
  */
 AORTA_DECLARE(apr_status_t) aorta_event_fire(aorta_event_t **ev);
 
+/**
+ * 1 when some binding would receive an event of @p id (a binding to @p id or to
+ * AORTA_EVENT_ALL; subclasses are not told apart). A hot path may skip building an event
+ * nobody listens for; such an event is then not counted as fired.
+ */
+AORTA_DECLARE(int) aorta_event_wanted(aorta_event_id_t id);
+
 typedef enum aorta_event_format {
     AORTA_EVENT_FORMAT_PLAIN,
     AORTA_EVENT_FORMAT_JSON,

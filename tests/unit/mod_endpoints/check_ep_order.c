@@ -96,12 +96,12 @@ START_TEST(registry_roundtrip)
     ep_registry_t *reg;
     aorta_module_t *a = (aorta_module_t *)0x1, *b = (aorta_module_t *)0x2;
     ck_assert_int_eq(ep_registry_create(&reg, pool), APR_SUCCESS);
-    ck_assert_int_eq(ep_registry_identifier_add(reg, a, "ip", dummy_id, NULL), APR_SUCCESS);
-    ck_assert_int_eq(ep_registry_identifier_add(reg, a, "user", dummy_id, NULL), APR_SUCCESS);
-    ck_assert_int_eq(ep_registry_identifier_add(reg, b, "custom", dummy_id, NULL), APR_SUCCESS);
-    ck_assert_int_eq(ep_registry_identifier_add(reg, b, "ip", dummy_id, NULL), AORTA_EEXIST);
-    ck_assert_int_eq(ep_registry_method_add(reg, b, "REGISTER", dummy_method, NULL), APR_SUCCESS);
-    ck_assert_int_eq(ep_registry_method_add(reg, a, "REGISTER", dummy_method, NULL), AORTA_EEXIST);
+    ck_assert_int_eq(ep_registry_identifier_add(reg, a, "ip", dummy_id, NULL, 0), APR_SUCCESS);
+    ck_assert_int_eq(ep_registry_identifier_add(reg, a, "user", dummy_id, NULL, 0), APR_SUCCESS);
+    ck_assert_int_eq(ep_registry_identifier_add(reg, b, "custom", dummy_id, NULL, 0), APR_SUCCESS);
+    ck_assert_int_eq(ep_registry_identifier_add(reg, b, "ip", dummy_id, NULL, 0), AORTA_EEXIST);
+    ck_assert_int_eq(ep_registry_method_add(reg, b, "REGISTER", dummy_method, NULL, 0), APR_SUCCESS);
+    ck_assert_int_eq(ep_registry_method_add(reg, a, "REGISTER", dummy_method, NULL, 0), AORTA_EEXIST);
 
     apr_array_header_t *o = apr_array_make(pool, 2, sizeof(const char *));
     APR_ARRAY_PUSH(o, const char *) = "custom";
@@ -131,7 +131,7 @@ START_TEST(registry_roundtrip)
     ck_assert_str_eq(ids[0]->name, "user");
     ck_assert_str_eq(ids[1]->name, "ip");
     /* the name is free again */
-    ck_assert_int_eq(ep_registry_method_add(reg, a, "REGISTER", dummy_method, NULL), APR_SUCCESS);
+    ck_assert_int_eq(ep_registry_method_add(reg, a, "REGISTER", dummy_method, NULL, 0), APR_SUCCESS);
     ep_registry_destroy(reg);
 }
 END_TEST
