@@ -38,6 +38,8 @@ struct aorta_module {
     aorta_config_gen_t *gen;
     apr_time_t loaded_at;
     apr_uint32_t tasks; /* queued or running tasks that run this module's code */
+    int iface_users;    /* references from aorta_interface_acquire() (under iface_lock) */
+    int iface_closing;  /* unload has begun: no new references (under iface_lock) */
 };
 
 typedef struct iface {
@@ -206,6 +208,82 @@ const void *aorta_interface_get(const char *name)
     }
     apr_thread_mutex_unlock(mods.iface_lock);
     return table;
+}
+
+/* Counted references for modules that fetch an interface when they use it (the provider may
+ * load after them, so they cannot require it at load): unload waits for the references. */
+
+#define IFACE_UNLOAD_WAIT_MS 5000
+
+const void *aorta_interface_acquire(const char *name, aorta_module_t **provider)
+{
+    const void *table = NULL;
+    *provider = NULL;
+    apr_thread_mutex_lock(mods.iface_lock);
+    for (int i = 0; i < mods.ifaces->nelts; i++) {
+        iface_t *it = &APR_ARRAY_IDX(mods.ifaces, i, iface_t);
+        if (strcmp(it->name, name) != 0)
+            continue;
+        if (it->owner && it->owner->iface_closing)
+            break;
+        table = it->table;
+        *provider = it->owner;
+        if (it->owner)
+            it->owner->iface_users++;
+        break;
+    }
+    apr_thread_mutex_unlock(mods.iface_lock);
+    return table;
+}
+
+void aorta_interface_release(aorta_module_t *provider)
+{
+    if (!provider)
+        return;
+    apr_thread_mutex_lock(mods.iface_lock);
+    provider->iface_users--;
+    apr_thread_mutex_unlock(mods.iface_lock);
+}
+
+static int iface_users(aorta_module_t *mod)
+{
+    apr_thread_mutex_lock(mods.iface_lock);
+    int n = mod->iface_users;
+    apr_thread_mutex_unlock(mods.iface_lock);
+    return n;
+}
+
+static void iface_set_closing(aorta_module_t *mod, int closing)
+{
+    apr_thread_mutex_lock(mods.iface_lock);
+    mod->iface_closing = closing;
+    apr_thread_mutex_unlock(mods.iface_lock);
+}
+
+/*
+ * Stop new references to @p mod's interfaces and wait for the held ones. Bounded, so a holder
+ * that misbehaves (waits for the loader, which holds mods.lock) costs a refused unload and the
+ * interfaces reopen; at shutdown there is no refusing, so the wait goes on.
+ */
+static apr_status_t iface_drain(aorta_module_t *mod, aorta_stream_t *why)
+{
+    iface_set_closing(mod, 1);
+    int n;
+    for (int waited = 0; (n = iface_users(mod)) > 0; waited++) {
+        if (waited == IFACE_UNLOAD_WAIT_MS && aorta_core_stopping()) {
+            aorta_log(AORTA_LOG_WARNING, "shutting down: waiting for %d reference%s to the interfaces of %s", n,
+                      n == 1 ? "" : "s", mod->name);
+        } else if (waited == IFACE_UNLOAD_WAIT_MS) {
+            iface_set_closing(mod, 0);
+            aorta_stream_printf(why, "%s is in use: %d call%s still hold%s its interfaces; try again", mod->name, n,
+                                n == 1 ? "" : "s", n == 1 ? "s" : "");
+            aorta_log(AORTA_LOG_WARNING, "unloading %s refused: %d interface reference%s held for %d ms", mod->name,
+                      n, n == 1 ? "" : "s", IFACE_UNLOAD_WAIT_MS);
+            return AORTA_EINUSE;
+        }
+        apr_sleep(1000);
+    }
+    return APR_SUCCESS;
 }
 
 apr_status_t aorta_interface_require(aorta_module_t *mod, const char *name, const void **table)
@@ -476,6 +554,9 @@ static apr_status_t module_unload_locked(const char *name, aorta_stream_t *why)
         }
     }
     apr_thread_mutex_unlock(mods.iface_lock);
+    apr_status_t drained = iface_drain(mod, why);
+    if (drained != APR_SUCCESS)
+        return drained;
 
     aorta_api_unregister_owner(mod);
     __atomic_store_n(&mod->running, 0, __ATOMIC_RELEASE);

@@ -9,10 +9,12 @@
  *   sip_network_destination=sip:IP:PORT;transport=T
  *                                           no Path, but the REGISTER came from an address
  *                                           other than the Contact's (NAT): send there
- * The endpoints interface is fetched at call time (mod_endpoints loads after us); the
- * commands say so when it is missing.
+ * The endpoints and dialstring interfaces are taken at call time with
+ * aorta_interface_acquire() (mod_endpoints and mod_dialplan load after us, and may be
+ * unloaded while a command runs); the commands say so when one is missing.
  */
 #include "loc_internal.h"
+#include "mod_dialplan/dp_dialstring.h"
 #include "mod_endpoints/ep_api.h"
 #include <apr_strings.h>
 #include <jansson.h>
@@ -117,29 +119,44 @@ static const char *escape_commas(const char *s, apr_pool_t *pool)
     return out;
 }
 
-/* The leg variables for @p c, "k=v" (no brackets), or NULL. */
-static const char *leg_vars(const loc_contact_t *c, apr_pool_t *pool)
+/* Where a request to @p c must be sent besides its URI: its Path, or the NAT'd source. */
+static void contact_route(const loc_contact_t *c, apr_pool_t *pool, const char **route, const char **destination)
 {
+    *route = *destination = NULL;
     const char *why = loc_dial_route_reason(c);
     if (!why)
+        return;
+    if (!strcmp(why, "path")) {
+        *route = c->path;
+        return;
+    }
+    *destination = apr_psprintf(pool, "sip:%s%s%s:%u;transport=%s", strchr(c->src_ip, ':') ? "[" : "", c->src_ip,
+                                strchr(c->src_ip, ':') ? "]" : "", c->src_port, c->transport ? c->transport : "udp");
+}
+
+/* Leg variables "k=v[,k=v]" (no brackets) for a route and a destination, or NULL. */
+static const char *route_vars(const char *route, const char *destination, apr_pool_t *pool)
+{
+    if (!route && !destination)
         return NULL;
-    if (!strcmp(why, "path"))
-        return apr_pstrcat(pool, "sip_route=", escape_commas(c->path, pool), NULL);
-    return apr_psprintf(pool, "sip_network_destination=sip:%s%s%s:%u;transport=%s", strchr(c->src_ip, ':') ? "[" : "",
-                        c->src_ip, strchr(c->src_ip, ':') ? "]" : "", c->src_port,
-                        c->transport ? c->transport : "udp");
+    return apr_pstrcat(pool, route ? "sip_route=" : "", route ? escape_commas(route, pool) : "",
+                       route && destination ? "," : "", destination ? "sip_network_destination=" : "",
+                       destination ? destination : "", NULL);
 }
 
 const char *loc_dial_leg(const char *endpoint, const loc_contact_t *c, const char *request_user, apr_pool_t *pool)
 {
-    const char *vars = leg_vars(c, pool);
+    const char *route, *destination;
+    contact_route(c, pool, &route, &destination);
+    const char *vars = route_vars(route, destination, pool);
     const char *uri = loc_dial_uri_with_user(c->uri, request_user, pool);
     return apr_pstrcat(pool, vars ? "[" : "", vars ? vars : "", vars ? "]" : "", "sip/", endpoint, "/", uri, NULL);
 }
 
-static const ep_api_t *endpoints_api(aorta_stream_t *out)
+/* The endpoints interface for one command, counted as in use (release with the provider). */
+static const ep_api_t *endpoints_acquire(aorta_stream_t *out, aorta_module_t **provider)
 {
-    const ep_api_t *ep = aorta_interface_get(EP_API_NAME);
+    const ep_api_t *ep = aorta_interface_acquire(EP_API_NAME, provider);
     if (!ep)
         aorta_stream_puts(out, "-ERR the endpoints interface is not available (is mod_endpoints loaded?)\n");
     return ep;
@@ -153,12 +170,14 @@ apr_status_t loc_cmd_dial_contacts(const char *args, aorta_stream_t *out, apr_po
         aorta_stream_puts(out, "-ERR usage: dial_contacts <endpoint> [<aor>[,<aor>...]|*] [<request_user>]\n");
         return AORTA_ESYNTAX;
     }
-    const ep_api_t *ep = endpoints_api(out);
+    aorta_module_t *ep_mod;
+    const ep_api_t *ep = endpoints_acquire(out, &ep_mod);
     if (!ep)
         return AORTA_EDEPEND;
     aorta_config_gen_t *gen = NULL;
     const ep_endpoint_t *e = ep->endpoint_find(argv[0], &gen);
     if (!e) {
+        aorta_interface_release(ep_mod);
         aorta_stream_printf(out, "-ERR endpoint '%s' not found\n", argv[0]);
         return AORTA_ENOTFOUND;
     }
@@ -170,11 +189,14 @@ apr_status_t loc_cmd_dial_contacts(const char *args, aorta_stream_t *out, apr_po
             if (*tok)
                 APR_ARRAY_PUSH(aors, const char *) = tok;
     } else {
-        aors = apr_array_copy(pool, e->aors);
+        aors = apr_array_make(pool, e->aors->nelts, sizeof(const char *));
+        for (int i = 0; i < e->aors->nelts; i++)
+            APR_ARRAY_PUSH(aors, const char *) = apr_pstrdup(pool, APR_ARRAY_IDX(e->aors, i, const char *));
     }
     const char *endpoint = apr_pstrdup(pool, e->name);
     const char *ruser = argc >= 3 ? argv[2] : NULL;
     aorta_module_config_release(gen);
+    aorta_interface_release(ep_mod);
 
     int legs = 0;
     for (int i = 0; i < aors->nelts; i++) {
@@ -191,6 +213,12 @@ apr_status_t loc_cmd_dial_contacts(const char *args, aorta_stream_t *out, apr_po
 
 /* ---- resolve ------------------------------------------------------------------------- */
 
+/*
+ * The dial string is parsed by mod_dialplan's `dialstring` interface (the grammar bridge
+ * uses), fetched per call: mod_dialplan loads after us. The parsed tree points into
+ * mod_dialplan (cause names), so its reference is held until the output is written.
+ */
+
 typedef struct resolved {
     const char *leg, *endpoint, *aor, *uri, *vars, *why;
 } resolved_t;
@@ -206,43 +234,55 @@ static const char *contact_why(const loc_contact_t *c, int idx, int n, apr_pool_
                         n > 1 ? " (highest q, then most recently registered)" : "");
 }
 
-static void resolve_leg(const char *leg, resolved_t *r, const ep_api_t *ep, apr_pool_t *pool)
+/* A contact was found (or the URI is explicit): the dial string's own route variables win,
+ * as they do when bridge or sip_notify sends the request. */
+static void resolve_route(const dp_leg_t *leg, const dp_dialstring_api_t *ds, const loc_contact_t *c,
+                          resolved_t *r, apr_pool_t *pool)
+{
+    const char *route = NULL, *destination = NULL, *v;
+    if (c)
+        contact_route(c, pool, &route, &destination);
+    if ((v = ds->vars_get(leg->vars, "sip_route")) && *v) {
+        route = v;
+        r->why = apr_pstrcat(pool, r->why, "; route set by the dial string's sip_route", NULL);
+    }
+    if ((v = ds->vars_get(leg->vars, "sip_network_destination")) && *v) {
+        destination = v;
+        r->why = apr_pstrcat(pool, r->why, "; sent to the dial string's sip_network_destination", NULL);
+    }
+    r->vars = route_vars(route, destination, pool);
+}
+
+static void resolve_leg(const dp_leg_t *leg, const dp_dialstring_api_t *ds, const ep_api_t *ep, resolved_t *r,
+                        apr_pool_t *pool)
 {
     memset(r, 0, sizeof *r);
-    r->leg = leg;
-    const char *p = leg;
-    if (*p == '[') {
-        const char *e = strchr(p, ']');
-        p = e ? e + 1 : p + strlen(p);
-    }
-    if (!strncmp(p, "error/", 6)) {
-        r->why = apr_psprintf(pool, "error leg (%s): no request is sent", p + 6);
+    r->leg = leg->target;
+    if (leg->kind == DP_LEG_ERROR) {
+        r->why = apr_psprintf(pool, "error leg (%s, SIP %d): no request is sent", leg->cause,
+                              ds->cause_to_sip(leg->cause));
         return;
     }
-    if (strncmp(p, "sip/", 4)) {
-        r->why = "not a sip/ dial string";
-        return;
-    }
-    p += 4;
-    const char *slash = strchr(p, '/');
-    r->endpoint = slash ? apr_pstrndup(pool, p, (apr_size_t)(slash - p)) : p;
-    const char *rest = slash ? slash + 1 : NULL;
+    r->endpoint = leg->endpoint;
     aorta_config_gen_t *gen = NULL;
-    const ep_endpoint_t *e = ep->endpoint_find(r->endpoint, &gen);
+    const ep_endpoint_t *e = ep->endpoint_find(leg->endpoint, &gen);
     if (!e) {
-        r->why = apr_psprintf(pool, "endpoint '%s' not found", r->endpoint);
+        r->why = apr_psprintf(pool, "endpoint '%s' not found", leg->endpoint);
         return;
     }
-    apr_array_header_t *aors = apr_array_copy(pool, e->aors);
+    apr_array_header_t *aors = apr_array_make(pool, e->aors->nelts, sizeof(const char *));
+    for (int i = 0; i < e->aors->nelts; i++)
+        APR_ARRAY_PUSH(aors, const char *) = apr_pstrdup(pool, APR_ARRAY_IDX(e->aors, i, const char *));
     aorta_module_config_release(gen);
-    if (rest && (!strncasecmp(rest, "sip:", 4) || !strncasecmp(rest, "sips:", 5))) {
-        r->uri = rest;
+    if (leg->uri) {
+        r->uri = leg->uri;
         r->why = "explicit URI: only that URI is contacted";
+        resolve_route(leg, ds, NULL, r, pool);
         return;
     }
-    if (rest && *rest) {
+    if (leg->aor) {
         aors = apr_array_make(pool, 1, sizeof(const char *));
-        APR_ARRAY_PUSH(aors, const char *) = rest;
+        APR_ARRAY_PUSH(aors, const char *) = leg->aor;
     }
     for (int i = 0; i < aors->nelts; i++) {
         apr_array_header_t *cs;
@@ -253,14 +293,33 @@ static void resolve_leg(const char *leg, resolved_t *r, const ep_api_t *ep, apr_
         const loc_contact_t *c = APR_ARRAY_IDX(cs, 0, const loc_contact_t *);
         r->aor = aor;
         r->uri = c->uri;
-        r->vars = leg_vars(c, pool);
         r->why = contact_why(c, 0, cs->nelts, pool);
-        if (!rest && i > 0)
+        if (!leg->aor && i > 0)
             r->why = apr_psprintf(pool, "%s; earlier AORs of endpoint %s have no contacts", r->why, r->endpoint);
+        resolve_route(leg, ds, c, r, pool);
         return;
     }
-    r->why = rest && *rest ? apr_psprintf(pool, "AOR %s has no contacts", rest)
-                           : apr_psprintf(pool, "none of endpoint %s's AORs has a contact", r->endpoint);
+    r->why = leg->aor ? apr_psprintf(pool, "AOR %s has no contacts", leg->aor)
+                      : apr_psprintf(pool, "none of endpoint %s's AORs has a contact", r->endpoint);
+}
+
+static void resolve_write(const resolved_t *r, json_t *arr, aorta_stream_t *out)
+{
+    if (!arr) {
+        aorta_stream_printf(out, "%s -> %s%s%s%s (%s)\n", r->leg, r->vars ? "[" : "", r->vars ? r->vars : "",
+                            r->vars ? "]" : "", r->uri ? r->uri : NOT_REGISTERED, r->why);
+        return;
+    }
+    json_t *o = json_object();
+    json_object_set_new(o, "leg", json_string(r->leg));
+#define JS(k, v) if (v) json_object_set_new(o, k, json_string(v))
+    JS("endpoint", r->endpoint);
+    JS("aor", r->aor);
+    JS("uri", r->uri);
+    JS("vars", r->vars);
+    JS("why", r->why);
+#undef JS
+    json_array_append_new(arr, o);
 }
 
 apr_status_t loc_cmd_resolve(const char *args, aorta_stream_t *out, apr_pool_t *pool)
@@ -270,56 +329,40 @@ apr_status_t loc_cmd_resolve(const char *args, aorta_stream_t *out, apr_pool_t *
         aorta_stream_puts(out, "-ERR usage: resolve <dialstring> [as json]\n");
         return AORTA_ESYNTAX;
     }
-    const ep_api_t *ep = endpoints_api(out);
-    if (!ep)
+    aorta_module_t *dp_mod, *ep_mod = NULL;
+    const dp_dialstring_api_t *ds = aorta_interface_acquire(DP_DIALSTRING_API_NAME, &dp_mod);
+    if (!ds || ds->version < DP_DIALSTRING_API_VERSION) {
+        aorta_interface_release(dp_mod);
+        aorta_stream_puts(out, "-ERR resolve needs the dial-string parser of mod_dialplan, which is not loaded "
+                               "(module load mod_dialplan)\n");
         return AORTA_EDEPEND;
-    const char *s = args;
-    if (*s == '{') { /* variables for all legs do not change the destination */
-        const char *e = strchr(s, '}');
-        s = e ? e + 1 : s + strlen(s);
     }
-    /* split on , and | outside [] (a \, is part of a value) */
-    apr_array_header_t *legs = apr_array_make(pool, 4, sizeof(const char *));
-    const char *start = s;
-    int depth = 0;
-    for (const char *p = s;; p++) {
-        if (*p == '\\' && p[1]) {
-            p++;
-            continue;
+    apr_status_t rv = APR_SUCCESS;
+    dp_dialstring_t *parsed;
+    const char *err;
+    const ep_api_t *ep;
+    if (ds->parse(args, pool, &parsed, &err) != APR_SUCCESS) {
+        aorta_stream_printf(out, "-ERR invalid dial string: %s\n", err);
+        rv = AORTA_ESYNTAX;
+    } else if (!(ep = endpoints_acquire(out, &ep_mod))) {
+        rv = AORTA_EDEPEND;
+    } else {
+        json_t *arr = json ? json_array() : NULL;
+        for (int b = 0; b < parsed->branches->nelts; b++) {
+            const dp_branch_t *branch = APR_ARRAY_IDX(parsed->branches, b, const dp_branch_t *);
+            for (int g = 0; g < branch->groups->nelts; g++) {
+                const dp_group_t *group = APR_ARRAY_IDX(branch->groups, g, const dp_group_t *);
+                for (int l = 0; l < group->legs->nelts; l++) {
+                    resolved_t r;
+                    resolve_leg(APR_ARRAY_IDX(group->legs, l, const dp_leg_t *), ds, ep, &r, pool);
+                    resolve_write(&r, arr, out);
+                }
+            }
         }
-        if (*p == '[')
-            depth++;
-        else if (*p == ']' && depth)
-            depth--;
-        if (!*p || (!depth && (*p == ',' || *p == '|'))) {
-            if (p > start)
-                APR_ARRAY_PUSH(legs, const char *) = apr_pstrndup(pool, start, (apr_size_t)(p - start));
-            if (!*p)
-                break;
-            start = p + 1;
-        }
+        if (arr)
+            aorta_stream_json(out, arr);
     }
-    json_t *arr = json ? json_array() : NULL;
-    for (int i = 0; i < legs->nelts; i++) {
-        resolved_t r;
-        resolve_leg(APR_ARRAY_IDX(legs, i, const char *), &r, ep, pool);
-        if (json) {
-            json_t *o = json_object();
-            json_object_set_new(o, "leg", json_string(r.leg));
-#define JS(k, v) if (v) json_object_set_new(o, k, json_string(v))
-            JS("endpoint", r.endpoint);
-            JS("aor", r.aor);
-            JS("uri", r.uri);
-            JS("vars", r.vars);
-            JS("why", r.why);
-#undef JS
-            json_array_append_new(arr, o);
-        } else {
-            aorta_stream_printf(out, "%s -> %s%s%s%s (%s)\n", r.leg, r.vars ? "[" : "", r.vars ? r.vars : "",
-                                r.vars ? "]" : "", r.uri ? r.uri : NOT_REGISTERED, r.why);
-        }
-    }
-    if (json)
-        aorta_stream_json(out, arr);
-    return APR_SUCCESS;
+    aorta_interface_release(ep_mod);
+    aorta_interface_release(dp_mod);
+    return rv;
 }

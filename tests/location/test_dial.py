@@ -55,7 +55,7 @@ def test_dial_contacts_order_and_cases():
 
 
 def test_resolve():
-    d = rl.daemon(_conf())
+    d = rl.daemon(_conf(), modules=rl.MODULES + ["mod_dialplan"])  # resolve parses with mod_dialplan
     out = d.api("resolve sip/5000")
     check("error/user_not_registered" in out and "none of endpoint 5000" in out, out)
     rl.register(d, [{"contacts": ["<sip:5000@127.0.0.1:5077>;q=0.9"], "expires": 600, "expect": 200}])

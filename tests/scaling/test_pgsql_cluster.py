@@ -35,7 +35,9 @@ class Pair:
         self.pg = pgcluster.cluster()
         try:
             self.a = rl.daemon(_conf(self.pg.dsn), name="node-a", core_settings={"switchname": "node-a"})
-            self.b = rl.daemon(_conf(self.pg.dsn), name="node-b", core_settings={"switchname": "node-b"})
+            # node B also resolves dial strings, which needs mod_dialplan's parser
+            self.b = rl.daemon(_conf(self.pg.dsn), modules=rl.MODULES + ["mod_dialplan"], name="node-b",
+                               core_settings={"switchname": "node-b"})
         except BaseException:
             self.pg.destroy()
             raise

@@ -1,7 +1,7 @@
 /*
- * check_common.h — helpers shared by the core's Check programs: a temporary directory
- * with files written from strings, and a started core (APR, root pool, events) for
- * tests that need one.
+ * check_common.h — helpers shared by the Check programs (the core's and each module's under
+ * tests/unit/<module>/): a temporary directory with files written from strings, and the
+ * suite runner every main() ends with (tests/run.sh parses the summary line it prints).
  */
 #ifndef CHECK_COMMON_H
 #define CHECK_COMMON_H

@@ -4,6 +4,7 @@
  * load() error).
  */
 #include "check_common.h"
+#include <apr_thread_proc.h>
 
 apr_status_t aorta_core_init(void);
 apr_status_t aorta_api_init(apr_pool_t *pool);
@@ -80,6 +81,79 @@ START_TEST(test_failures_say_why)
 }
 END_TEST
 
+typedef struct unloader {
+    apr_pool_t *pool;
+    apr_status_t st;
+    const char *why;
+} unloader_t;
+
+static void *APR_THREAD_FUNC unload_unit(apr_thread_t *t, void *data)
+{
+    unloader_t *u = data;
+    aorta_stream_t *why = aorta_stream_create(u->pool);
+    u->st = aorta_module_unload("mod_unit", why);
+    u->why = aorta_stream_data(why, NULL);
+    return NULL;
+}
+
+/* A counted interface reference makes `module unload` of its provider wait for the release. */
+START_TEST(test_interface_acquire_holds_unload)
+{
+    aorta_stream_t *why = aorta_stream_create(pool);
+    ck_assert_int_eq(aorta_module_load("mod_unit", 0, why), APR_SUCCESS);
+    aorta_module_t *provider = (aorta_module_t *)1, *other;
+    ck_assert_ptr_null(aorta_interface_acquire("nosuch", &provider));
+    ck_assert_ptr_null(provider);
+    const int *magic = aorta_interface_acquire("unit", &provider);
+    ck_assert_ptr_nonnull(magic);
+    ck_assert_int_eq(*magic, 4242);
+    ck_assert_str_eq(aorta_module_name(provider), "mod_unit");
+
+    unloader_t u = {.st = APR_EGENERAL};
+    apr_pool_create(&u.pool, pool);
+    apr_thread_t *thread;
+    ck_assert_int_eq(apr_thread_create(&thread, NULL, unload_unit, &u, pool), APR_SUCCESS);
+    /* once the unload has begun, no new reference is handed out */
+    int closed = 0;
+    for (int i = 0; i < 4000 && !closed; i++) {
+        const void *t = aorta_interface_acquire("unit", &other);
+        aorta_interface_release(other);
+        closed = t == NULL;
+        if (!closed)
+            apr_sleep(1000);
+    }
+    ck_assert_msg(closed, "the unload never started");
+    /* ... and it waits for ours: the module is still there and answers */
+    ck_assert_ptr_nonnull(aorta_interface_get("unit"));
+    ck_assert_str_eq(api("unit ping"), "pong from mod_unit\n");
+    ck_assert_int_eq(*magic, 4242);
+    aorta_interface_release(provider);
+    apr_status_t rv;
+    apr_thread_join(&rv, thread);
+    ck_assert_int_eq(u.st, APR_SUCCESS);
+    ck_assert_ptr_null(aorta_interface_get("unit"));
+}
+END_TEST
+
+/* A reference never released costs a refused unload (bounded wait), not a hung loader. */
+START_TEST(test_interface_reference_refuses_unload)
+{
+    aorta_stream_t *why = aorta_stream_create(pool);
+    ck_assert_int_eq(aorta_module_load("mod_unit", 0, why), APR_SUCCESS);
+    aorta_module_t *provider, *again;
+    ck_assert_ptr_nonnull(aorta_interface_acquire("unit", &provider));
+    aorta_stream_reset(why);
+    ck_assert_int_eq(aorta_module_unload("mod_unit", why), AORTA_EINUSE);
+    ck_assert_str_eq(aorta_stream_data(why, NULL), "mod_unit is in use: 1 call still holds its interfaces; try again");
+    ck_assert(aorta_module_is_loaded("mod_unit"));
+    ck_assert_ptr_nonnull(aorta_interface_acquire("unit", &again)); /* reopened */
+    aorta_interface_release(again);
+    aorta_interface_release(provider);
+    aorta_stream_reset(why);
+    ck_assert_int_eq(aorta_module_unload("mod_unit", why), APR_SUCCESS);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("module");
@@ -88,5 +162,11 @@ int main(void)
     tcase_add_test(tc, test_load_use_unload);
     tcase_add_test(tc, test_failures_say_why);
     suite_add_tcase(s, tc);
+    TCase *refs = tcase_create("interface references");
+    tcase_add_checked_fixture(refs, setup, NULL);
+    tcase_set_timeout(refs, 30); /* the refused unload waits its bound (5 s) first */
+    tcase_add_test(refs, test_interface_acquire_holds_unload);
+    tcase_add_test(refs, test_interface_reference_refuses_unload);
+    suite_add_tcase(s, refs);
     return run_suite(s) ? 1 : 0;
 }

@@ -9,7 +9,8 @@
  *   2. creates the module pool (child of the root pool; destroyed after shutdown);
  *   3. calls configure() with the current configuration and a fresh generation pool;
  *   4. calls load(); on success registers the API table and starts runtime() in a thread;
- *   5. on unload: removes the API commands, stops runtime (aorta_module_running() turns 0,
+ *   5. on unload: waits for references from aorta_interface_acquire() to its interfaces,
+ *      removes the API commands, stops runtime (aorta_module_running() turns 0,
  *      and the thread is joined), calls shutdown(), drops the module's interfaces, then
  *      destroys the module pool and closes the shared object.
  * reloadxml calls configure() of every module on the new configuration; only when all of
@@ -89,6 +90,19 @@ AORTA_DECLARE(void) aorta_module_config_release(aorta_config_gen_t *gen);
 AORTA_DECLARE(apr_status_t) aorta_interface_publish(aorta_module_t *owner, const char *name, const void *table);
 /** The table published as @p name, or NULL. */
 AORTA_DECLARE(const void *) aorta_interface_get(const char *name);
+/**
+ * The table published as @p name, counted as in use until aorta_interface_release(*provider):
+ * for a module that fetches an interface when it uses it (the provider may load after it, so
+ * it cannot require it in load()). `module unload` of the provider stops handing out new
+ * references, then waits for the held ones (up to 5 s; after that it is refused with "in use").
+ * Hold a reference only for one call, release it on every path, and do not call the loader
+ * (module load/unload, reloadxml) while holding it. Returns NULL, and *provider NULL, when no
+ * module publishes @p name or its provider is being unloaded. *provider is NULL too for an
+ * interface the core publishes (release ignores NULL).
+ */
+AORTA_DECLARE(const void *) aorta_interface_acquire(const char *name, aorta_module_t **provider);
+/** Give back a reference taken with aorta_interface_acquire(); NULL does nothing. */
+AORTA_DECLARE(void) aorta_interface_release(aorta_module_t *provider);
 /**
  * As aorta_interface_get(), but when absent logs "<mod> needs interface '<name>' (is <provider>
  * loaded before it?)" and returns AORTA_EDEPEND. Records the dependency so the provider

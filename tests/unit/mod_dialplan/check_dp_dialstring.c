@@ -7,7 +7,7 @@
 #include <aorta/types.h>
 #include <apr_general.h>
 #include <apr_strings.h>
-#include <check.h>
+#include "../check_common.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -277,9 +277,5 @@ int main(void)
     tcase_add_test(tc, test_causes);
     tcase_add_test(tc, test_best_status);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -5,7 +5,7 @@
 #include "dp_expand.h"
 #include <aorta/aorta.h>
 #include <apr_strings.h>
-#include <check.h>
+#include "../check_common.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -114,9 +114,5 @@ int main(void)
     tcase_add_test(tc, test_syntax_errors);
     tcase_add_test(tc, test_captures);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

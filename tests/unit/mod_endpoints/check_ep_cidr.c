@@ -1,7 +1,7 @@
 /*
  * check_ep_cidr.c — CIDR parsing and most-specific matching used by the `ip` identifier.
  */
-#include <check.h>
+#include "../check_common.h"
 #include <stdlib.h>
 #include <apr_general.h>
 
@@ -143,9 +143,5 @@ int main(void)
     tcase_add_test(tc, ipv6_and_odd_prefixes);
     tcase_add_test(tc, zero_prefix_matches_all_of_its_family);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -2,7 +2,7 @@
  * check_ep_config.c — parsing of sip.conf's <settings>, <endpoints>, <auths>, <identify>:
  * defaults, cross references, and that every mistake is reported with file:line.
  */
-#include <check.h>
+#include "../check_common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,9 +194,5 @@ int main(void)
     tcase_add_test(tc, no_sip_conf_means_no_profiles);
     tcase_add_test(tc, transport_change_detection);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -2,7 +2,7 @@
  * check_ep_dialog.c — the Call-ID -> endpoint cache used for in-dialog requests: lookup by
  * Call-ID and profile, refresh, expiry, removal, and many entries across shards.
  */
-#include <check.h>
+#include "../check_common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <apr_general.h>
@@ -80,9 +80,5 @@ int main(void)
     tcase_add_test(tc, expired_entries_are_not_returned);
     tcase_add_test(tc, many_dialogs);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -2,7 +2,7 @@
  * check_ep_order.c — identifier ordering (identify-order first, then registration order) and
  * the registry around it: registration, duplicates, unregistering an owner.
  */
-#include <check.h>
+#include "../check_common.h"
 #include <stdlib.h>
 #include <string.h>
 #include <apr_general.h>
@@ -147,9 +147,5 @@ int main(void)
     tcase_add_test(tc, empty_order_is_registration_order);
     tcase_add_test(tc, registry_roundtrip);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

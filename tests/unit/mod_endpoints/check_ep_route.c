@@ -4,7 +4,7 @@
  * Path ("<sip:p1;lr>,<sip:p2;lr>") with commas inside brackets kept; the transport a URI asks
  * for (double Record-Route).
  */
-#include <check.h>
+#include "../check_common.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,9 +78,5 @@ int main(void)
     tcase_add_test(tc, route_sets);
     tcase_add_test(tc, transports);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

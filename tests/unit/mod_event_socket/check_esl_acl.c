@@ -1,7 +1,7 @@
 /*
  * check_esl_acl.c — apply-inbound-acl parsing and matching (esl_acl.c).
  */
-#include <check.h>
+#include "../check_common.h"
 #include <stdlib.h>
 
 #include "esl_acl.h"
@@ -84,18 +84,11 @@ int main(void)
 {
     Suite *s = suite_create("esl_acl");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
-
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, empty_allows_all);
     tcase_add_test(tc, cidr_v4);
     tcase_add_test(tc, cidr_v6);
     tcase_add_test(tc, bad_entries);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,7 +1,7 @@
 /*
  * check_esl_filter.c — `filter` semantics of ESL.md §6 (esl_filter.c).
  */
-#include <check.h>
+#include "../check_common.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,9 +130,6 @@ int main(void)
 {
     Suite *s = suite_create("esl_filter");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
-
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, no_filters_pass_everything);
     tcase_add_test(tc, positive_equality_case_insensitive);
@@ -143,9 +140,5 @@ int main(void)
     tcase_add_test(tc, bad_regex);
     tcase_add_test(tc, delete);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -1,7 +1,7 @@
 /*
  * check_esl_proto.c — framing of client packets and reply-header escaping (esl_proto.c).
  */
-#include <check.h>
+#include "../check_common.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,9 +153,6 @@ int main(void)
 {
     Suite *s = suite_create("esl_proto");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
-
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, simple_command);
     tcase_add_test(tc, trailing_space_kept_for_the_handler);
@@ -168,9 +165,5 @@ int main(void)
     tcase_add_test(tc, escape_reply_headers);
     tcase_add_test(tc, words);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

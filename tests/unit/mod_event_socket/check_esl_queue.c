@@ -1,7 +1,7 @@
 /*
  * check_esl_queue.c — the bounded subscriber queue and its overflow policy (esl_queue.c).
  */
-#include <check.h>
+#include "../check_common.h"
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -93,18 +93,11 @@ int main(void)
 {
     Suite *s = suite_create("esl_queue");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
-
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, fifo_across_growth_and_wrap);
     tcase_add_test(tc, wake_only_when_it_was_empty);
     tcase_add_test(tc, overflow_latches);
     tcase_add_test(tc, tiny_bound);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }

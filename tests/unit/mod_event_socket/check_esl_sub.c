@@ -1,7 +1,7 @@
 /*
  * check_esl_sub.c — the `event` / `nixevent` / `noevents` rules of ESL.md §5 (esl_sub.c).
  */
-#include <check.h>
+#include "../check_common.h"
 #include <stdlib.h>
 
 #include "esl_sub.h"
@@ -124,9 +124,6 @@ int main(void)
 {
     Suite *s = suite_create("esl_sub");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
-
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, format_token_and_no_keywords);
     tcase_add_test(tc, names_case_insensitive_unknown_ignored);
@@ -137,9 +134,5 @@ int main(void)
     tcase_add_test(tc, nixevent_rules);
     tcase_add_test(tc, noevents_clears);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
