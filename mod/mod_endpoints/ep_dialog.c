@@ -59,9 +59,14 @@ apr_status_t ep_dialogs_create(ep_dialogs_t **out, apr_pool_t *pool)
         apr_status_t st = apr_thread_mutex_create(&d->shards[i].lock, APR_THREAD_MUTEX_DEFAULT, pool);
         if (st != APR_SUCCESS)
             return st;
-        d->shards[i].map = apr_hash_make(pool);
+        /* one pool per shard: apr_hash_set() allocates, and shards are written at once */
+        apr_pool_t *sp;
+        if ((st = aorta_pool_create(&sp, pool)) != APR_SUCCESS)
+            return st;
+        d->shards[i].map = apr_hash_make(sp);
     }
-    apr_pool_cleanup_register(pool, d, dialogs_cleanup, apr_pool_cleanup_null);
+    /* before the shards' pools go (apr_pool_destroy destroys children before cleanups) */
+    apr_pool_pre_cleanup_register(pool, d, dialogs_cleanup);
     *out = d;
     return APR_SUCCESS;
 }

@@ -49,7 +49,12 @@ apr_status_t loc_table_create(loc_table_t **out, apr_pool_t *pool)
         apr_status_t rv = apr_thread_mutex_create(&t->stripes[i].lock, APR_THREAD_MUTEX_DEFAULT, pool);
         if (rv != APR_SUCCESS)
             return rv;
-        t->stripes[i].aors = apr_hash_make(pool);
+        /* apr_hash_set() allocates from the hash's pool, and stripes are written under
+         * different locks at once: each stripe's hash needs a pool of its own */
+        apr_pool_t *sp;
+        if ((rv = aorta_pool_create(&sp, pool)) != APR_SUCCESS)
+            return rv;
+        t->stripes[i].aors = apr_hash_make(sp);
     }
     *out = t;
     return APR_SUCCESS;
