@@ -123,6 +123,8 @@ static const ep_api_t ep_api_table = {
     .proxy_branch_cancel = ep_proxy_branch_cancel,
     .proxy_relay = ep_proxy_relay,
     .proxy_ackbye = ep_proxy_ackbye,
+    .proxy_forward_2xx = ep_proxy_forward_2xx,
+    .proxy_challenges_add = ep_proxy_challenges_add,
 };
 
 /* ---- sofia's own log, into ours --------------------------------------------------------- */
