@@ -2,18 +2,23 @@
  * dp_bridge.c — `bridge` to sip/ legs: a stateful forking proxy driven from the dialplan
  * (SPEC §12, RFC 3261 §16), on the proxy primitives of the endpoints interface.
  *
- *   groups ('|')   tried in order: the next one starts when every leg of the current one
- *                  has failed (a leg's `leg_timeout` seconds count as a failure, NO_ANSWER)
- *   legs (',')     ring together; the first 2xx is relayed to the caller (To tag, Contact,
- *                  Record-Route, body as received) and the other legs get CANCEL
+ *   branches (':_:') run at once, each on its own (a fork, br_fork_t): one whose groups have
+ *                  all failed is over; the call fails when every fork is over
+ *   groups ('|')   within a fork, tried in order: the next one starts when every leg of the
+ *                  current one has failed (a leg's `leg_timeout` seconds count as a failure,
+ *                  NO_ANSWER)
+ *   legs (',')     ring together; the first 2xx of any fork is relayed to the caller (To tag,
+ *                  Contact, Record-Route, body as received) and every other leg gets CANCEL
+ *   later 2xx      (another leg answered too, or its answer crossed a CANCEL) forwarded to the
+ *                  caller as well (RFC 3261 §16.7 step 5): the caller ACKs and ends that dialog
  *   18x            the first one is relayed (not one per leg)
  *   all failed     the best status per RFC 3261 §16.7 (dp_best_status; 503 becomes 500),
  *                  then continue_on_fail decides whether the dialplan goes on; when it does
  *                  not and the best came from a callee's response, that response is relayed
- *                  as received (§16.7 step 6: Retry-After, Warning, Contacts, body), else
- *                  (error/ legs, leg_timeout, no contact) the status is answered
+ *                  as received (§16.7 step 6: Retry-After, Warning, Contacts, body), a 401/407
+ *                  with the challenges of every other 401/407 added (step 7); else (error/
+ *                  legs, leg_timeout, no contact) the status is answered
  *   caller CANCEL  nta has answered it 200 and the INVITE 487; every leg is cancelled
- * Enterprise branches (':_:') are tried after one another, like '|' groups.
  *
  * Threads and lifetimes: everything here runs on core workers keyed by the INVITE's Call-ID
  * (its service, its CANCEL, every branch event), so one bridge is never touched by two
@@ -38,7 +43,14 @@ typedef struct br_leg {
     dp_bridge_t *br;
     const char *target; /* in br->pool */
     ep_branch_t *branch; /* while ringing */
+    int fork;            /* index of its enterprise branch */
 } br_leg_t;
+
+/* One enterprise branch of the dial string, progressing through its groups on its own. */
+typedef struct br_fork {
+    int group_i; /* the group ringing now; == its number of groups once the fork is over */
+    int ringing; /* its legs without a final response */
+} br_fork_t;
 
 struct dp_bridge_s {
     apr_pool_t *pool;
@@ -46,7 +58,7 @@ struct dp_bridge_s {
     dp_call_t *call;  /* NULL once the call no longer waits for this bridge */
     ep_request_t *req; /* idem */
     const dp_dialstring_t *ds; /* in the request pool: valid while call is */
-    int branch_i, group_i;     /* the group ringing now */
+    br_fork_t *forks;          /* one per branch of ds */
     apr_array_header_t *ringing; /* br_leg_t * of every started leg still without a final */
     apr_array_header_t *statuses; /* int: failed legs' statuses */
     apr_array_header_t *causes;   /* const char *: their causes */
@@ -227,12 +239,13 @@ static void br_release_call(dp_bridge_t *br)
 
 static void br_event(ep_branch_t *b, ep_branch_event_t *ev, void *user);
 
-/* Start the legs of the current group; returns how many ring. */
-static int br_start_group(dp_bridge_t *br)
+/* Start the legs of fork @p f's current group; returns how many ring. */
+static int br_start_group(dp_bridge_t *br, int f)
 {
-    const dp_branch_t *bt = APR_ARRAY_IDX(br->ds->branches, br->branch_i, dp_branch_t *);
-    const dp_group_t *gr = APR_ARRAY_IDX(bt->groups, br->group_i, dp_group_t *);
+    const dp_branch_t *bt = APR_ARRAY_IDX(br->ds->branches, f, dp_branch_t *);
+    const dp_group_t *gr = APR_ARRAY_IDX(bt->groups, br->forks[f].group_i, dp_group_t *);
     apr_pool_t *pool = br->req->pool;
+    int started = 0;
     for (int l = 0; l < gr->legs->nelts; l++) {
         const dp_leg_t *leg = APR_ARRAY_IDX(gr->legs, l, dp_leg_t *);
         const char *uri, *route, *dest, *why;
@@ -251,6 +264,7 @@ static int br_start_group(dp_bridge_t *br)
         br_leg_t *bl = apr_pcalloc(br->pool, sizeof *bl);
         bl->br = br;
         bl->target = apr_pstrdup(br->pool, leg->target);
+        bl->fork = f;
         apr_status_t rv = br_ep->proxy_branch_start(br->req, &t, br_event, bl, &bl->branch);
         if (rv != APR_SUCCESS) {
             char buf[120];
@@ -262,23 +276,28 @@ static int br_start_group(dp_bridge_t *br)
         aorta_log(AORTA_LOG_DEBUG, "bridge %s: leg %s -> %s%s%s%s%s", br->call_id, leg->target, uri,
                   route ? " route " : "", route ? route : "", dest ? " via " : "", dest ? dest : "");
         APR_ARRAY_PUSH(br->ringing, br_leg_t *) = bl;
+        started++;
     }
-    return br->ringing->nelts;
+    br->forks[f].ringing += started;
+    return started;
 }
 
-/* Nothing rings: start the next group that has a leg to ring, or end the bridge as failed. */
-static void br_advance(dp_bridge_t *br)
+/* Fork @p f has nothing ringing: start its current group, or the next one that has a leg to
+ * ring; when none is left the fork is over. */
+static void br_fork_run(dp_bridge_t *br, int f)
 {
-    for (;;) {
-        const dp_branch_t *bt = APR_ARRAY_IDX(br->ds->branches, br->branch_i, dp_branch_t *);
-        if (++br->group_i >= bt->groups->nelts) {
-            br->group_i = 0;
-            if (++br->branch_i >= br->ds->branches->nelts)
-                break;
-        }
-        if (br_start_group(br))
+    const dp_branch_t *bt = APR_ARRAY_IDX(br->ds->branches, f, dp_branch_t *);
+    br_fork_t *fk = &br->forks[f];
+    for (; fk->group_i < bt->groups->nelts; fk->group_i++)
+        if (br_start_group(br, f))
             return;
-    }
+    if (br->ds->branches->nelts > 1)
+        aorta_log(AORTA_LOG_DEBUG, "bridge %s: branch %d: every leg failed", br->call_id, f + 1);
+}
+
+/* Every fork is over: the call fails with the best of every leg's status (RFC 3261 §16.7). */
+static void br_decide_failure(dp_bridge_t *br)
+{
     int best = dp_best_status((const int *)br->statuses->elts, br->statuses->nelts);
     const char *cause = "NORMAL_UNSPECIFIED";
     ep_branch_event_t *final = NULL;
@@ -296,6 +315,20 @@ static void br_advance(dp_bridge_t *br)
     dp_bridge_fail(call, cause, best, apr_psprintf(call->pool, "bridge: %s", cause));
     if (call->status && final && final->status == best) {
         /* the run ends here (no continue_on_fail): the callee's response itself is the answer */
+        if (best == 401 || best == 407) {
+            /* §16.7 step 7: with the challenges of every other 401/407, so the caller can
+             * answer them all in one retry */
+            int added = 0;
+            for (int i = 0; i < br->finals->nelts; i++) {
+                ep_branch_event_t *other = APR_ARRAY_IDX(br->finals, i, ep_branch_event_t *);
+                if (other && other != final && (other->status == 401 || other->status == 407) &&
+                    br_ep->proxy_challenges_add(final, other) == APR_SUCCESS)
+                    added++;
+            }
+            if (added)
+                aorta_log(AORTA_LOG_INFO, "bridge %s: %d %s relayed with the challenges of %d other leg%s",
+                          br->call_id, best, final->phrase, added, added == 1 ? "" : "s");
+        }
         call->phrase = final->phrase;
         call->relay = final; /* relayed by done(); the bridge's pool outlives that call */
     }
@@ -319,6 +352,7 @@ static void br_event(ep_branch_t *b, ep_branch_event_t *ev, void *user)
             br->ringing->nelts--;
             break;
         }
+    br->forks[bl->fork].ringing--;
     bl->branch = NULL;
     if (ev->status < 300) {
         if (br->call && !br->answered && !br->cancelled) {
@@ -332,11 +366,12 @@ static void br_event(ep_branch_t *b, ep_branch_event_t *ev, void *user)
             br_release_call(br);
             /* the request and call are gone now */
         } else {
-            /* a second 2xx (or one after the caller's CANCEL): the INVITE has its final answer,
-             * so this callee is acknowledged and hung up rather than left waiting for an ACK */
-            aorta_log(AORTA_LOG_NOTICE, "bridge %s: %s answered %d too late: ACK and BYE", br->call_id, bl->target,
-                      ev->status);
-            br_ep->proxy_ackbye(ev);
+            /* a second 2xx (or one that crossed the CANCEL): the INVITE has its final answer, but
+             * a proxy forwards every 2xx (RFC 3261 §16.7 step 5); the caller ACKs this dialog
+             * and hangs it up itself, through our Record-Route */
+            aorta_log(AORTA_LOG_NOTICE, "bridge %s: %s answered %d after the call's final answer: forwarded to the caller",
+                      br->call_id, bl->target, ev->status);
+            br_ep->proxy_forward_2xx(ev);
         }
     } else if (br->call && !br->answered && !br->cancelled) {
         int st = ev->timed_out ? 480 : ev->status;
@@ -344,10 +379,13 @@ static void br_event(ep_branch_t *b, ep_branch_event_t *ev, void *user)
         aorta_log(AORTA_LOG_INFO, "bridge %s: leg %s failed: %d %s%s", br->call_id, bl->target, ev->status,
                   ev->phrase, ev->timed_out ? " (leg_timeout)" : "");
         br_fail_ev(br, st, cause, ev);
+        if (!br->forks[bl->fork].ringing) {
+            br->forks[bl->fork].group_i++;
+            br_fork_run(br, bl->fork);
+        }
         if (!br->ringing->nelts) {
-            br_advance(br);
-            if (!br->ringing->nelts)
-                br_release_call(br); /* every group failed: the dialplan decides what now */
+            br_decide_failure(br);
+            br_release_call(br); /* every fork failed: the dialplan decides what now */
         }
     }
     br_free_if_over(br);
@@ -376,20 +414,20 @@ void dp_bridge_ring(dp_call_t *call, ep_request_t *req, const dp_dialstring_t *d
     br->statuses = apr_array_make(pool, 4, sizeof(int));
     br->causes = apr_array_make(pool, 4, sizeof(const char *));
     br->finals = apr_array_make(pool, 4, sizeof(ep_branch_event_t *));
-    br->group_i = 0;
-    br->branch_i = 0;
+    br->forks = apr_pcalloc(pool, sizeof(br_fork_t) * (apr_size_t)ds->branches->nelts);
     apr_thread_mutex_lock(br_lock);
     apr_hash_set(br_active, br->call_id, APR_HASH_KEY_STRING, br);
     apr_thread_mutex_unlock(br_lock);
     aorta_log(AORTA_LOG_DEBUG, "bridge %s: %s", br->call_id, dialstring);
     br_ep->reply(req, 100, "Trying", NULL, NULL, NULL);
-    if (!br_start_group(br))
-        br_advance(br);
+    for (int f = 0; f < ds->branches->nelts; f++)
+        br_fork_run(br, f); /* every enterprise branch starts now */
     if (br->ringing->nelts) {
         call->suspended = 1;
         return; /* the call waits; br_event resumes it */
     }
-    /* nothing could ring: br_advance decided (or let continue_on_fail go on) synchronously */
+    /* nothing could ring: decide (or let continue_on_fail go on) synchronously */
+    br_decide_failure(br);
     br->call = NULL;
     br->req = NULL;
     br_free_if_over(br);

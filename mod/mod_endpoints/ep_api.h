@@ -231,10 +231,23 @@ typedef struct ep_api {
      */
     apr_status_t (*proxy_relay)(ep_request_t *req, ep_branch_event_t *ev);
     /**
-     * A 2xx that can no longer be relayed (another branch won, or the caller cancelled):
-     * ACK it and send BYE to its callee, so no call is left half set up. Takes ev->msg.
+     * A 2xx that can no longer be relayed: ACK it and send BYE to its callee, so no call is
+     * left half set up. Takes ev->msg. (A proxy forwards such a 2xx: proxy_forward_2xx.)
      */
     apr_status_t (*proxy_ackbye)(ep_branch_event_t *ev);
+    /**
+     * A 2xx that arrives after @p req got its final answer (another branch answered first, or
+     * the caller cancelled): forward it to the caller statelessly, as RFC 3261 §16.7 step 5
+     * wants every 2xx of an INVITE forwarded. The caller acknowledges it and ends that extra
+     * dialog itself, through our Record-Route. Takes ev->msg.
+     */
+    apr_status_t (*proxy_forward_2xx)(ep_branch_event_t *ev);
+    /**
+     * Add every WWW-Authenticate and Proxy-Authenticate of the response @p from to the
+     * response @p into, unchanged (RFC 3261 §16.7 step 7: a relayed 401/407 carries the
+     * challenges of every 401/407 of the fork). Both must still hold their msg.
+     */
+    apr_status_t (*proxy_challenges_add)(ep_branch_event_t *into, const ep_branch_event_t *from);
 
     /* ---- services that may run on the SIP thread (append only) ---- */
 

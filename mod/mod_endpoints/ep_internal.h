@@ -268,7 +268,8 @@ enum {
     EP_SUMSG_BRANCH_START,  /* ptr: ep_branch_t */
     EP_SUMSG_BRANCH_CANCEL, /* ptr: ep_branch_t */
     EP_SUMSG_RELAY,         /* ptr: ep_request_t, ptr2: msg_t (a provisional response) */
-    EP_SUMSG_ACKBYE         /* ptr: msg_t (a 2xx nobody takes) */
+    EP_SUMSG_ACKBYE,        /* ptr: msg_t (a 2xx nobody takes) */
+    EP_SUMSG_FORWARD_2XX    /* ptr: msg_t (a 2xx after the INVITE's final answer, for the caller) */
 };
 
 apr_status_t ep_profile_post(ep_profile_t *p, int kind, void *ptr, void *ptr2);
@@ -333,6 +334,10 @@ void ep_proxy_branch_cancel_run(ep_profile_t *p, ep_branch_t *b);
 void ep_proxy_relay_run(ep_profile_t *p, ep_request_t *req, msg_t *msg);
 apr_status_t ep_proxy_ackbye(ep_branch_event_t *ev);
 void ep_proxy_ackbye_run(ep_profile_t *p, msg_t *msg);
+apr_status_t ep_proxy_forward_2xx(ep_branch_event_t *ev);
+/** Root thread: send a 2xx statelessly by the Via below ours (ACK and BYE it when there is none). */
+void ep_proxy_forward_2xx_run(ep_profile_t *p, msg_t *msg);
+apr_status_t ep_proxy_challenges_add(ep_branch_event_t *into, const ep_branch_event_t *from);
 /** A response no transaction matched: forward an INVITE 2xx of a bridged call (a callee's
  * retransmission) statelessly toward the caller. 1: taken; 0: the caller drops it. */
 int ep_proxy_stray_response(ep_profile_t *p, msg_t *msg, sip_t *sip);

@@ -67,6 +67,9 @@ static void profile_deliver(ep_profile_t *p, su_msg_r m, ep_sumsg_t *a)
     case EP_SUMSG_ACKBYE:
         ep_proxy_ackbye_run(p, a->ptr);
         break;
+    case EP_SUMSG_FORWARD_2XX:
+        ep_proxy_forward_2xx_run(p, a->ptr);
+        break;
     case EP_SUMSG_BREAK:
         su_root_break(p->root);
         break;

@@ -19,10 +19,13 @@
  * A branch whose leg timeout passed is reported final (408, timed_out) at once and CANCELled;
  * its transaction stays open, silently, until the callee's final response ends it.
  * In-dialog requests are relayed only when their top Route is this profile AND their Call-ID
- * is one we forwarded an INVITE for (root-thread table, entries expire with dialog-cache-ttl,
- * removed at a BYE's final response), so the proxy is not an open relay. The same table keeps,
- * per answered dialog whose callee was reached through a `destination` (NAT), that next hop:
- * requests towards the callee (To tag = its tag) go there, the Request-URI unchanged. Two
+ * is one we forwarded an INVITE for (root-thread table, entries expire with dialog-cache-ttl
+ * unless an in-dialog request refreshes them), so the proxy is not an open relay. A forked
+ * INVITE may set up several dialogs (every 2xx is forwarded, RFC 3261 §16.7 step 5): the table
+ * has one entry per dialog, keyed by the callee's tag, and the Call-ID is forgotten when the
+ * BYE of its last dialog is answered. Each side's entry keeps the next hop that reaches it
+ * when its Contact does not (NAT): the callee's `destination`, the caller's source address;
+ * requests towards that side (To tag = its tag) go there, the Request-URI unchanged. Two
  * Record-Route entries (RFC 5658) when the callee's transport differs from the caller's.
  */
 #include "ep_internal.h"
@@ -44,6 +47,8 @@ struct ep_branch {
     char *key; /* the Call-ID: the worker key of every event */
     msg_t *msg; /* the INVITE to send, until the root thread sent it */
     char *destination;
+    char *caller_key;  /* "Call-ID\x01caller-tag", NULL without a From tag */
+    char *caller_dest; /* the caller's source address when its Contact does not reach it, or NULL */
     int timeout_ms;
     int ttl;
     ep_branch_fn fn;
@@ -103,6 +108,8 @@ static void branch_unref(ep_branch_t *b)
         msg_destroy(b->msg);
     free(b->key);
     free(b->destination);
+    free(b->caller_key);
+    free(b->caller_dest);
     free(b);
 }
 
@@ -127,13 +134,20 @@ static int route_set_insert(msg_t *msg, sip_t *sip, const char *set)
 /* ---- the bridged Call-IDs (root thread) ----------------------------------------------- */
 
 /*
- * The table holds two kinds of keys: a Call-ID (the call was proxied by us) and
- * "Call-ID\x01callee-tag" with the next hop the callee's INVITE went to (its NAT'd source,
- * sip_network_destination) so the dialog's later requests towards it take the same flow.
+ * The table holds three kinds of keys: a Call-ID (the call was proxied by us; it counts its
+ * dialogs), "Call-ID\x01callee-tag" for each callee that answered 2xx, and
+ * "Call-ID\x01caller-tag" when the caller's Contact does not reach it. A side's entry may hold
+ * the next hop that reaches it (a NAT'd source address), so the dialog's later requests
+ * towards that side take the flow its INVITE came or went by.
  */
+enum { EP_BRIDGED_CALL, EP_BRIDGED_CALLEE, EP_BRIDGED_CALLER };
+
 typedef struct ep_bridged_e {
     apr_time_t expires;
-    char *dest; /* NULL for a Call-ID key */
+    int ttl;     /* s: what a refresh adds */
+    int kind;    /* EP_BRIDGED_* */
+    int dialogs; /* a Call-ID's: callee entries whose BYE has not been answered */
+    char *dest;  /* a side's next hop, or NULL: its Contact */
 } ep_bridged_e;
 
 /* "Call-ID\x01tag", malloc'd (NULL when out of memory or without a tag). */
@@ -145,20 +159,16 @@ static char *bridged_dest_key(const char *call_id, const char *tag)
     return key;
 }
 
-static void bridged_put(ep_profile_t *p, const char *key, const char *dest, int ttl);
-
-static void bridged_add(ep_profile_t *p, const char *call_id, int ttl)
-{
-    bridged_put(p, call_id, NULL, ttl);
-}
-
-static void bridged_put(ep_profile_t *p, const char *key, const char *dest, int ttl)
+/* The entry of @p key (created as @p kind when missing, *created set), its lifetime renewed. */
+static ep_bridged_e *bridged_put(ep_profile_t *p, const char *key, int kind, const char *dest, int ttl, int *created)
 {
     apr_time_t now = apr_time_now();
+    if (created)
+        *created = 0;
     if (!p->bridged || ++p->bridged_adds % EP_BRIDGED_SWEEP == 0) {
         apr_pool_t *pool;
         if (aorta_pool_create_unmanaged(&pool) != APR_SUCCESS)
-            return;
+            return NULL;
         apr_hash_t *h = apr_hash_make(pool);
         for (apr_hash_index_t *hi = p->bridged ? apr_hash_first(NULL, p->bridged) : NULL; hi; hi = apr_hash_next(hi)) {
             const void *k;
@@ -167,7 +177,7 @@ static void bridged_put(ep_profile_t *p, const char *key, const char *dest, int 
             const ep_bridged_e *old = v;
             if (old->expires > now) {
                 ep_bridged_e *e = apr_palloc(pool, sizeof *e);
-                e->expires = old->expires;
+                *e = *old;
                 e->dest = old->dest ? apr_pstrdup(pool, old->dest) : NULL;
                 apr_hash_set(h, apr_pstrdup(pool, k), APR_HASH_KEY_STRING, e);
             }
@@ -178,18 +188,27 @@ static void bridged_put(ep_profile_t *p, const char *key, const char *dest, int 
         p->bridged = h;
     }
     ep_bridged_e *e = apr_hash_get(p->bridged, key, APR_HASH_KEY_STRING);
+    if (e && e->expires <= now) {
+        apr_hash_set(p->bridged, key, APR_HASH_KEY_STRING, NULL); /* a stale one starts over */
+        e = NULL;
+    }
     if (!e) {
         e = apr_pcalloc(p->bridged_pool, sizeof *e);
+        e->kind = kind;
         apr_hash_set(p->bridged, apr_pstrdup(p->bridged_pool, key), APR_HASH_KEY_STRING, e);
+        if (created)
+            *created = 1;
     }
-    e->expires = now + apr_time_from_sec(ttl > 0 ? ttl : 3600);
+    e->ttl = ttl > 0 ? ttl : 3600;
+    e->expires = now + apr_time_from_sec(e->ttl);
     if (dest && (!e->dest || strcmp(e->dest, dest)))
         e->dest = apr_pstrdup(p->bridged_pool, dest); /* rare: the pool's rebuild reclaims the old one */
+    return e;
 }
 
 static ep_bridged_e *bridged_get(ep_profile_t *p, const char *key)
 {
-    ep_bridged_e *e = p->bridged ? apr_hash_get(p->bridged, key, APR_HASH_KEY_STRING) : NULL;
+    ep_bridged_e *e = p->bridged && key ? apr_hash_get(p->bridged, key, APR_HASH_KEY_STRING) : NULL;
     return e && e->expires > apr_time_now() ? e : NULL;
 }
 
@@ -198,7 +217,36 @@ static int bridged_has(ep_profile_t *p, const char *call_id)
     return bridged_get(p, call_id) != NULL;
 }
 
-/* The next hop remembered for requests towards the callee whose tag is @p to_tag, or NULL. */
+/* A callee answered 2xx with tag @p tag: one more dialog of the call, with its next hop. */
+static void bridged_dialog_add(ep_profile_t *p, const char *call_id, const char *tag, const char *dest, int ttl)
+{
+    char *key = bridged_dest_key(call_id, tag);
+    int created;
+    if (key && bridged_put(p, key, EP_BRIDGED_CALLEE, dest, ttl, &created) && created) {
+        ep_bridged_e *call = bridged_put(p, call_id, EP_BRIDGED_CALL, NULL, ttl, NULL);
+        if (call)
+            call->dialogs++;
+    }
+    free(key);
+}
+
+/* An in-dialog request: the call and both sides' entries live on for another dialog-cache-ttl. */
+static void bridged_refresh(ep_profile_t *p, const char *call_id, const char *tag1, const char *tag2)
+{
+    apr_time_t now = apr_time_now();
+    const char *tags[2] = {tag1, tag2};
+    ep_bridged_e *e = bridged_get(p, call_id);
+    if (e)
+        e->expires = now + apr_time_from_sec(e->ttl);
+    for (int i = 0; i < 2; i++) {
+        char *key = bridged_dest_key(call_id, tags[i]);
+        if ((e = bridged_get(p, key)) != NULL)
+            e->expires = now + apr_time_from_sec(e->ttl);
+        free(key);
+    }
+}
+
+/* The next hop remembered for requests towards the side whose tag is @p to_tag, or NULL. */
 static const char *bridged_dest(ep_profile_t *p, const char *call_id, const char *to_tag)
 {
     char *key = bridged_dest_key(call_id, to_tag);
@@ -207,11 +255,23 @@ static const char *bridged_dest(ep_profile_t *p, const char *call_id, const char
     return e ? e->dest : NULL;
 }
 
-/* A BYE's final response: the call and the callee's next hop (keyed by either tag of the BYE). */
-static void bridged_remove(ep_profile_t *p, const char *call_id, char *const dest_keys[2])
+/* A BYE's final response (@p dest_keys: "Call-ID\x01tag" of both its tags): that dialog is
+ * over; the call, and the caller's entry, when it was the last one. */
+static void bridged_bye(ep_profile_t *p, const char *call_id, char *const dest_keys[2])
 {
     if (!p->bridged)
         return;
+    ep_bridged_e *call = apr_hash_get(p->bridged, call_id, APR_HASH_KEY_STRING);
+    for (int i = 0; i < 2; i++) {
+        ep_bridged_e *e = dest_keys[i] ? apr_hash_get(p->bridged, dest_keys[i], APR_HASH_KEY_STRING) : NULL;
+        if (e && e->kind == EP_BRIDGED_CALLEE) {
+            apr_hash_set(p->bridged, dest_keys[i], APR_HASH_KEY_STRING, NULL);
+            if (call && call->dialogs > 0)
+                call->dialogs--;
+        }
+    }
+    if (call && call->dialogs > 0)
+        return; /* another 2xx of the fork set up a dialog that still runs */
     apr_hash_set(p->bridged, call_id, APR_HASH_KEY_STRING, NULL);
     for (int i = 0; i < 2; i++)
         if (dest_keys[i])
@@ -283,14 +343,9 @@ static int branch_response(struct ep_out *magic, nta_outgoing_t *orq, const sip_
     const char *phrase = sip && sip->sip_status ? sip->sip_status->st_phrase : NULL;
     if (status <= 100)
         return 0; /* hop by hop */
-    if (status >= 200 && status < 300 && b->destination && sip && sip->sip_to && sip->sip_to->a_tag &&
-        sip->sip_call_id) {
-        /* the callee's flow: its dialog's later requests (ACK, BYE, re-INVITE) go there too */
-        char *key = bridged_dest_key(b->key, sip->sip_to->a_tag);
-        if (key)
-            bridged_put(b->p, key, b->destination, b->ttl);
-        free(key);
-    }
+    if (status >= 200 && status < 300 && sip && sip->sip_to && sip->sip_to->a_tag)
+        /* a dialog: its later requests (ACK, BYE, re-INVITE) towards this callee take its flow */
+        bridged_dialog_add(b->p, b->key, sip->sip_to->a_tag, b->destination, b->ttl);
     if (!b->final_reported) {
         msg_t *resp = sip ? nta_outgoing_getresponse(orq) : NULL;
         branch_report(b, status, phrase, resp, 0);
@@ -316,7 +371,9 @@ static void branch_timeout(ep_profile_t *p, su_timer_t *t, su_timer_arg_t *arg)
 
 void ep_proxy_branch_run(ep_profile_t *p, ep_branch_t *b)
 {
-    bridged_add(p, b->key, b->ttl);
+    bridged_put(p, b->key, EP_BRIDGED_CALL, NULL, b->ttl, NULL);
+    if (b->caller_key)
+        bridged_put(p, b->caller_key, EP_BRIDGED_CALLER, b->caller_dest, b->ttl, NULL);
     msg_t *msg = b->msg;
     b->msg = NULL;
     b->orq = p->agent ? nta_outgoing_mcreate(p->agent, branch_response, (struct ep_out *)b,
@@ -395,11 +452,24 @@ apr_status_t ep_proxy_branch_start(ep_request_t *req, const ep_target_t *t, ep_b
         msg_destroy(msg);
         return AORTA_ESYNTAX;
     }
+    /* a caller whose Contact is not where its INVITE came from (NAT): the callee's requests go
+     * back by that source, as its responses do (received/rport) */
+    const char *caller_dest = NULL;
+    const sip_contact_t *m = req->sip->sip_contact;
+    if (req->sip->sip_from && req->sip->sip_from->a_tag && req->src_ip && m &&
+        !ep_route_uri_is_source(m->m_url->url_host, m->m_url->url_port, m->m_url->url_type == url_sips, req->src_ip,
+                                req->src_port)) {
+        int v6 = strchr(req->src_ip, ':') != NULL;
+        caller_dest = apr_psprintf(req->pool, "sip:%s%s%s:%u;transport=%s", v6 ? "[" : "", req->src_ip, v6 ? "]" : "",
+                                   req->src_port, req->transport);
+    }
     ep_branch_t *b = calloc(1, sizeof *b);
     if (!b || !(b->key = strdup(req->sip->sip_call_id->i_id)) ||
-        (t->destination && *t->destination && !(b->destination = strdup(t->destination)))) {
+        (t->destination && *t->destination && !(b->destination = strdup(t->destination))) ||
+        (caller_dest && (!(b->caller_key = bridged_dest_key(b->key, req->sip->sip_from->a_tag)) ||
+                         !(b->caller_dest = strdup(caller_dest))))) {
         if (b)
-            free(b->key), free(b);
+            free(b->key), free(b->destination), free(b->caller_key), free(b);
         msg_destroy(msg);
         return APR_ENOMEM;
     }
@@ -456,6 +526,50 @@ static int via_is_us(const ep_profile_t *p, const sip_via_t *v)
     return v && ep_route_is_local(v->v_host, v->v_port, 0, p->set.sip_ip, p->set.sip_port, p->set.tls_port);
 }
 
+apr_status_t ep_proxy_forward_2xx(ep_branch_event_t *ev)
+{
+    if (!ev || !ev->msg || !ev->priv || ev->status < 200 || ev->status >= 300)
+        return APR_EINVAL;
+    msg_t *msg = ev->msg;
+    ev->msg = NULL;
+    ev->sip = NULL;
+    if (ep_profile_post(ev->priv, EP_SUMSG_FORWARD_2XX, msg, NULL) != APR_SUCCESS) {
+        msg_destroy(msg);
+        return AORTA_ESHUTDOWN;
+    }
+    return APR_SUCCESS;
+}
+
+void ep_proxy_forward_2xx_run(ep_profile_t *p, msg_t *msg)
+{
+    sip_t *sip = sip_object(msg);
+    if (!p->agent || !sip || !sip->sip_via || !sip->sip_via->v_next || !via_is_us(p, sip->sip_via)) {
+        /* nowhere to send it back: rather than leave the callee waiting for an ACK, end it */
+        aorta_log(AORTA_LOG_WARNING, "proxy %s: a 2xx without the caller's Via: ACK and BYE\n",
+                  sip && sip->sip_call_id ? sip->sip_call_id->i_id : "-");
+        ep_proxy_ackbye_run(p, msg);
+        return;
+    }
+    nta_msg_tsend(p->agent, msg, NULL, TAG_END()); /* removes our Via, sends by the caller's; takes msg */
+}
+
+apr_status_t ep_proxy_challenges_add(ep_branch_event_t *into, const ep_branch_event_t *from)
+{
+    if (!into || !into->msg || !from || !from->msg || into == from)
+        return APR_EINVAL;
+    sip_t *dst = sip_object(into->msg);
+    const sip_t *src = sip_object(from->msg);
+    if (!dst || !src)
+        return APR_EINVAL;
+    /* without modification (RFC 3261 §16.7 step 7): copies of the header lists, in order */
+    if ((src->sip_www_authenticate &&
+         msg_header_add_dup(into->msg, (msg_pub_t *)dst, (const msg_header_t *)src->sip_www_authenticate) < 0) ||
+        (src->sip_proxy_authenticate &&
+         msg_header_add_dup(into->msg, (msg_pub_t *)dst, (const msg_header_t *)src->sip_proxy_authenticate) < 0))
+        return APR_ENOMEM;
+    return APR_SUCCESS;
+}
+
 int ep_proxy_stray_response(ep_profile_t *p, msg_t *msg, sip_t *sip)
 {
     /* only what this proxy forwarded: an INVITE 2xx of a bridged call, our Via on top */
@@ -501,7 +615,7 @@ static int relay_response(struct ep_out *magic, nta_outgoing_t *orq, const sip_t
     }
     if (status >= 200) {
         if (r->is_bye)
-            bridged_remove(r->p, r->call_id, r->dest_keys);
+            bridged_bye(r->p, r->call_id, r->dest_keys);
         relay_close(r);
     }
     return 0;
@@ -512,6 +626,7 @@ int ep_proxy_in_dialog(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
     if (!sip->sip_route || !route_is_us(p, sip->sip_route) || !sip->sip_call_id || !sip->sip_to ||
         !sip->sip_to->a_tag || !bridged_has(p, sip->sip_call_id->i_id))
         return -1;
+    bridged_refresh(p, sip->sip_call_id->i_id, sip->sip_to->a_tag, sip->sip_from ? sip->sip_from->a_tag : NULL);
     sip_method_t method = sip->sip_request->rq_method;
     msg_t *orig = nta_incoming_getrequest(irq);
     msg_t *msg = orig ? msg_dup(orig) : NULL;
@@ -528,7 +643,7 @@ int ep_proxy_in_dialog(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
             last_tp[0] = '\0';
         sip_route_remove(msg, s);
     }
-    /* the next hop: the callee's remembered flow (a NAT'd source) for requests towards it, else
+    /* the next hop: the remembered flow of the side it goes to (a NAT'd source), else
      * the Request-URI on the transport our Route asked for when nothing else routes it */
     const char *dest = bridged_dest(p, sip->sip_call_id->i_id, sip->sip_to->a_tag);
     const url_t *ru = s->sip_request->rq_url;

@@ -1,6 +1,7 @@
 /*
  * ep_route.c — pure helpers of the proxy: is a Route / Via this profile, route-set
- * splitting, and the transport a URI asks for (double Record-Route, RFC 5658). No state;
+ * splitting, the transport a URI asks for (double Record-Route, RFC 5658), and whether a
+ * Contact is where its request came from (NAT). No state;
  * unit-tested in tests/unit/mod_endpoints/check_ep_route.c.
  */
 #include "ep_route.h"
@@ -27,6 +28,14 @@ int ep_route_is_local(const char *host, const char *port, int secure, const char
         return 0;
     int p = port && *port ? atoi(port) : (secure ? 5061 : 5060);
     return p == sip_port || p == tls_port;
+}
+
+int ep_route_uri_is_source(const char *host, const char *port, int secure, const char *ip, unsigned ip_port)
+{
+    if (!ep_route_host_eq(host, ip))
+        return 0;
+    unsigned p = port && *port ? (unsigned)atoi(port) : (secure ? 5061u : 5060u);
+    return p == ip_port;
 }
 
 int ep_route_set_split(char *s, char **items, int max)

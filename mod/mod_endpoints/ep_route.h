@@ -1,6 +1,6 @@
 /*
  * ep_route.h — pure helpers of the proxy (ep_proxy.c), unit-tested: is a URI this profile,
- * and a route set string split into its entries.
+ * a route set string split into its entries, a URI's transport, is a Contact the source.
  */
 #ifndef EP_ROUTE_H
 #define EP_ROUTE_H
@@ -14,6 +14,12 @@ int ep_route_host_eq(const char *h, const char *ip);
  * its sip-ip with its SIP or TLS port.
  */
 int ep_route_is_local(const char *host, const char *port, int secure, const char *sip_ip, int sip_port, int tls_port);
+/**
+ * 1 if a URI with host @p host and port @p port (NULL: 5060, or 5061 when @p secure) names the
+ * numeric address @p ip : @p ip_port, e.g. a caller's Contact that is where its request came
+ * from; 0 when it names anything else (a NAT'd phone's private address, a host name).
+ */
+int ep_route_uri_is_source(const char *host, const char *port, int secure, const char *ip, unsigned ip_port);
 /**
  * Split a route set "<sip:a;lr>, <sip:b;lr>" in place at the commas outside <...>; entries
  * are trimmed of leading blanks, empty ones skipped. Returns how many (at most @p max), or -1

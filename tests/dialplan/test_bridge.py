@@ -3,6 +3,7 @@ Phones are SIPp UAS processes that REGISTER from the port they then listen on; t
 a SIPp UAC whose ACK and BYE follow aorta's Record-Route to the callee's Contact."""
 import errno
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DIALPLAN = r"""<include>
   <context name="default">
     <extension name="local">
-      <condition field="destination_number" expression="^(5000)$">
+      <condition field="destination_number" expression="^(5000|5002)$">
         <action application="bridge" data="${dial_contacts($1)}"/>
       </condition>
     </extension>
@@ -47,6 +48,16 @@ DIALPLAN = r"""<include>
         <action application="bridge" data="sip/5000/5000,[leg_timeout=1]sip/5001/5001"/>
       </condition>
     </extension>
+    <extension name="enterprise">
+      <condition field="destination_number" expression="^enterprise$">
+        <action application="bridge" data="sip/5000/5000|sip/5001/5001:_:sip/5002/5002"/>
+      </condition>
+    </extension>
+    <extension name="enterprise-fail">
+      <condition field="destination_number" expression="^enterprise-fail$">
+        <action application="bridge" data="sip/5000/5000:_:sip/5001/5001"/>
+      </condition>
+    </extension>
     <extension name="busy-then-voicemail">
       <condition field="destination_number" expression="^vm$">
         <action application="set" data="continue_on_fail=USER_BUSY"/>
@@ -61,9 +72,11 @@ DIALPLAN = r"""<include>
 
 ENDPOINTS = ('<endpoint name="5000"><param name="aors" value="5000"/></endpoint>'
              '<endpoint name="5001"><param name="aors" value="5001"/></endpoint>'
+             '<endpoint name="5002"><param name="aors" value="5002"/></endpoint>'
              '<endpoint name="6000"><param name="aors" value="6000"/></endpoint>')
 AORS = ('<aor name="5000"><param name="max-contacts" value="10"/></aor>'
         '<aor name="5001"><param name="max-contacts" value="10"/></aor>'
+        '<aor name="5002"><param name="max-contacts" value="10"/></aor>'
         '<aor name="6000"><param name="max-contacts" value="1"/></aor>')
 
 
@@ -172,18 +185,50 @@ def test_two_phones_on_one_aor_one_answers_the_other_is_cancelled():
         d.stop()
 
 
-def test_a_2xx_after_the_callers_cancel_gets_ack_and_bye():
+def test_a_2xx_that_crossed_the_callers_cancel_is_forwarded_to_the_caller():
+    """RFC 3261 §16.7 step 5: the callee's 200 arrives after the caller's CANCEL was answered
+    (487); aorta still forwards it, and the caller ACKs and BYEs that dialog through aorta."""
     d = daemon().start()
     procs = []
     try:
         a = phone(d, "5000", "bridge_uas_cancel_then_200.xml", "alpha")
         procs.append(a)
         port = at.free_port(socket.SOCK_DGRAM, both=True)
-        c = Sipp(d, "bridge_uac_cancel.xml", port, "-s", "5000", "-key", "from_user", "6000")
+        c = Sipp(d, "bridge_uac_cancel_2xx.xml", port, "-s", "5000", "-key", "from_user", "6000")
         procs.append(c)
-        c.wait()      # the caller: 200 to its CANCEL, 487
-        a.wait()      # the callee answered anyway: aorta sent ACK and BYE
-        d.wait_log(r"bridge \S+: sip/5000/\S+ answered 200 too late: ACK and BYE")
+        c.wait()      # the caller: 200 to its CANCEL, 487, then the forwarded 200: ACK, BYE
+        a.wait()      # the callee got that ACK and BYE through aorta
+        d.wait_log(r"bridge \S+: sip/5000/\S+ answered 200 after the call's final answer: forwarded to the caller")
+        d.wait_log(r"proxy \S+: routing in-dialog ACK")
+        d.wait_log(r"proxy \S+: routing in-dialog BYE")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_a_second_2xx_is_forwarded_and_each_dialog_reaches_its_callee():
+    """Two phones of one AOR: alpha answers at once and wins; bravo's 200 crosses the CANCEL
+    aorta sends it. The caller gets both 200s (RFC 3261 §16.7 step 5), ACKs both and hangs up
+    both dialogs, bravo's first: each ACK and BYE must reach its own phone, and the first BYE
+    must not end the routing of the other dialog of the same Call-ID."""
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_answer.xml", "alpha")
+        procs.append(a)
+        b = phone(d, "5000", "bridge_uas_cancel_then_200.xml", "bravo")
+        procs.append(b)
+        port = at.free_port(socket.SOCK_DGRAM, both=True)
+        c = Sipp(d, "bridge_uac_two_2xx.xml", port, "-s", "5000", "-key", "from_user", "6000")
+        procs.append(c)
+        c.wait()      # 200 (alpha's X-Phone), ACK, 200, ACK, BYE 200, BYE 200
+        a.wait()      # alpha: ACK and BYE
+        b.wait()      # bravo: CANCEL, then its 200's ACK and BYE
+        d.wait_log(r"bridge \S+: answered by sip/5000/sip:5000@127\.0\.0\.1:%d" % a.port)
+        d.wait_log(r"bridge \S+: sip/5000/sip:5000@127\.0\.0\.1:%d\S* answered 200 after the call's final answer: "
+                   r"forwarded to the caller" % b.port)
+        at.wait_for(lambda: len(re.findall(r"proxy \S+: routing in-dialog BYE", d.log())) == 2, timeout=10,
+                    what="both dialogs' BYE routed")
     finally:
         stop_all(procs)
         d.stop()
@@ -530,6 +575,105 @@ def test_caller_cancel_cancels_every_leg():
         b.wait()
         d.wait_log(r"bridge \S+: CANCEL from the caller: cancelling 2 legs")
         d.wait_log(r"extension local -> 487 Request Terminated \(bridge: the caller cancelled\)")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_failed_legs_challenges_are_merged_into_one_401():
+    """RFC 3261 §16.7 step 7: both phones of the AOR answer 401, realms alpha and bravo; the
+    caller gets one 401 carrying both WWW-Authenticate challenges."""
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_challenge.xml", "alpha")
+        procs.append(a)
+        b = phone(d, "5000", "bridge_uas_challenge.xml", "bravo")
+        procs.append(b)
+        port = at.free_port(socket.SOCK_DGRAM, both=True)
+        c = Sipp(d, "bridge_uac_challenges.xml", port, "-s", "5000", "-key", "from_user", "6000")
+        procs.append(c)
+        c.wait()
+        a.wait()
+        b.wait()
+        d.wait_log(r"bridge \S+: 401 Unauthorized relayed with the challenges of 1 other leg")
+        d.wait_log(r"extension local -> 401 Unauthorized \(bridge: CALL_REJECTED\)")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_enterprise_branches_ring_independently():
+    """sip/5000/5000|sip/5001/5001 :_: sip/5002/5002: both branches start at once. In the first,
+    5000 is busy, so 5001 rings next and answers, while 5002 of the second branch is still
+    ringing: it is cancelled. (Tried one after another, 5002 would never ring.)"""
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_busy.xml", "alpha")
+        procs.append(a)
+        b = phone(d, "5001", "bridge_uas_answer.xml", "bravo")
+        procs.append(b)
+        e = phone(d, "5002", "bridge_uas_cancel.xml", "echo")
+        procs.append(e)
+        c = call(d, "enterprise")
+        procs.append(c)
+        c.wait()      # 200 from bravo, ACK and BYE
+        a.wait()      # 486
+        b.wait()
+        e.wait()      # rang from the start; CANCEL when bravo answered
+        d.wait_log(r"bridge \S+: leg sip/5000/5000 failed: 486 Busy Here")
+        d.wait_log(r"bridge \S+: answered by sip/5001/5001")
+        d.wait_log(r"extension enterprise -> 200 OK \(bridge: answered by sip/5001/5001\)")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_enterprise_branches_fail_together_with_the_best_response():
+    """Both branches fail (486 and 401): the call fails once both are over, with the best of
+    every leg's response (RFC 3261 §16.7: 401 is preferred among 4xx)."""
+    d = daemon().start()
+    procs = []
+    try:
+        a = phone(d, "5000", "bridge_uas_busy.xml", "alpha")
+        procs.append(a)
+        b = phone(d, "5001", "bridge_uas_challenge.xml", "bravo")
+        procs.append(b)
+        c = call(d, "enterprise-fail", 401)
+        procs.append(c)
+        c.wait()
+        a.wait()
+        b.wait()
+        d.wait_log(r"bridge \S+: leg sip/5000/5000 failed: 486 Busy Here")
+        d.wait_log(r"bridge \S+: leg sip/5001/5001 failed: 401 Unauthorized")
+        d.wait_log(r"extension enterprise-fail -> 401 Unauthorized \(bridge: CALL_REJECTED\)")
+    finally:
+        stop_all(procs)
+        d.stop()
+
+
+def test_the_callees_bye_reaches_a_caller_behind_nat():
+    """The caller's Via and Contact name a port where nobody listens (behind NAT); the callee's
+    BYE, routed through aorta to that Contact, must go to the address the INVITE came from:
+    over UDP its source address, over TCP the caller's own connection."""
+    if not __import__("shutil").which("sipp"):
+        raise at.Skip("sipp not installed")
+    d = daemon().start()
+    procs = []
+    try:
+        for aor, transport, kind, sipp_t in (("5000", "udp", socket.SOCK_DGRAM, "u1"),
+                                             ("5002", "tcp", socket.SOCK_STREAM, "t1")):
+            a = phone(d, aor, "bridge_uas_answer_bye.xml", "alpha-" + transport)   # the phone is on UDP
+            procs.append(a)
+            port = at.free_port(kind, both=True)
+            dead = at.free_port(kind, both=True)
+            c = Sipp(d, "bridge_uac_bye_in_nat.xml", port, "-s", aor, "-key", "from_user", "6000",
+                     "-key", "dead_port", str(dead), "-t", sipp_t)
+            procs.append(c)
+            c.wait()      # the BYE arrived at the caller's real socket
+            a.wait()      # and its 200 came back to the phone
+            d.wait_log(r"proxy \S+: routing in-dialog BYE via sip:127\.0\.0\.1:%d;transport=%s" % (port, transport))
     finally:
         stop_all(procs)
         d.stop()

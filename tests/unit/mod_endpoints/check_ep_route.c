@@ -2,7 +2,8 @@
  * check_ep_route.c — the proxy's pure helpers: recognising this profile in a Route or Via
  * (host forms, default ports, SIP and TLS ports) and splitting a route set such as a stored
  * Path ("<sip:p1;lr>,<sip:p2;lr>") with commas inside brackets kept; the transport a URI asks
- * for (double Record-Route).
+ * for (double Record-Route); whether a caller's Contact is the address its request came from
+ * (else the callee's requests go back by that source: NAT).
  */
 #include "../check_common.h"
 #include <stdlib.h>
@@ -70,6 +71,20 @@ START_TEST(transports)
 }
 END_TEST
 
+START_TEST(contact_is_source)
+{
+    ck_assert_int_eq(ep_route_uri_is_source("127.0.0.1", "5062", 0, "127.0.0.1", 5062), 1);
+    ck_assert_int_eq(ep_route_uri_is_source("127.0.0.1", NULL, 0, "127.0.0.1", 5060), 1); /* default port */
+    ck_assert_int_eq(ep_route_uri_is_source("127.0.0.1", NULL, 1, "127.0.0.1", 5061), 1); /* sips: 5061 */
+    ck_assert_int_eq(ep_route_uri_is_source("127.0.0.1", NULL, 0, "127.0.0.1", 5061), 0);
+    ck_assert_int_eq(ep_route_uri_is_source("[::1]", "5062", 0, "::1", 5062), 1);
+    ck_assert_int_eq(ep_route_uri_is_source("192.168.1.20", "5060", 0, "203.0.113.5", 40001), 0); /* NAT */
+    ck_assert_int_eq(ep_route_uri_is_source("127.0.0.1", "5999", 0, "127.0.0.1", 40001), 0); /* port mapped */
+    ck_assert_int_eq(ep_route_uri_is_source("phone.example.com", "5060", 0, "203.0.113.5", 5060), 0);
+    ck_assert_int_eq(ep_route_uri_is_source(NULL, "5060", 0, "203.0.113.5", 5060), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ep_route");
@@ -77,6 +92,7 @@ int main(void)
     tcase_add_test(tc, local_addresses);
     tcase_add_test(tc, route_sets);
     tcase_add_test(tc, transports);
+    tcase_add_test(tc, contact_is_source);
     suite_add_tcase(s, tc);
     return run_suite(s) ? EXIT_FAILURE : EXIT_SUCCESS;
 }
