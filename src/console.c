@@ -11,6 +11,7 @@
 
 static void *APR_THREAD_FUNC console_thread(apr_thread_t *thread, void *data)
 {
+    aorta_thread_name("console");
     char line[8192];
     int tty = isatty(0);
     apr_pool_t *pool = data;

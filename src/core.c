@@ -233,6 +233,7 @@ static void core_print_errors(aorta_conf_errors_t *errs)
 
 static void *APR_THREAD_FUNC core_heartbeat_thread(apr_thread_t *thread, void *data)
 {
+    aorta_thread_name("heartbeat");
     apr_time_t now = apr_time_now();
     apr_time_t next_trim = now + CORE_TRIM_INTERVAL;
     apr_time_t next_beat = now + apr_time_from_sec(core.settings.heartbeat_interval);

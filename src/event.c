@@ -348,6 +348,7 @@ static void event_report_drops(void)
 
 static void *APR_THREAD_FUNC event_dispatch_thread(apr_thread_t *thread, void *data)
 {
+    aorta_thread_name("events");
     for (;;) {
         void *item = NULL;
         apr_status_t st = apr_queue_pop(events.queue, &item);

@@ -418,6 +418,7 @@ fail:
 static void *APR_THREAD_FUNC module_runtime_thread(apr_thread_t *thread, void *data)
 {
     aorta_module_t *mod = data;
+    aorta_thread_name("%s", mod->name);
     mod->def->runtime(mod);
     return NULL;
 }

@@ -19,6 +19,10 @@
 #include <apr_thread_cond.h>
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
+#include <apr_atomic.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +61,7 @@ struct aorta_workers {
     int stop;
     apr_uint64_t done;
     apr_thread_t **threads;
+    volatile apr_uint32_t started; /* threads that have begun, for their names */
     shard_t shards[SHARDS];
 };
 
@@ -80,6 +85,7 @@ static void *APR_THREAD_FUNC worker_main(apr_thread_t *thread, void *data)
 {
     aorta_workers_t *w = data;
     apr_pool_t *scratch;
+    aorta_thread_name("worker-%u", apr_atomic_inc32(&w->started) + 1);
     aorta_pool_create_unmanaged(&scratch);
     worker_scratch = scratch;
     worker_owner = w;
@@ -128,7 +134,11 @@ apr_status_t aorta_workers_create(aorta_workers_t **out, int nthreads, apr_pool_
     for (int i = 0; i < SHARDS; i++) {
         if ((st = apr_thread_mutex_create(&w->shards[i].lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS)
             return st;
-        w->shards[i].keys = apr_hash_make(pool);
+        /* apr_hash_set() allocates from the hash's pool and shards are written at once */
+        apr_pool_t *sp;
+        if ((st = aorta_pool_create(&sp, pool)) != APR_SUCCESS)
+            return st;
+        w->shards[i].keys = apr_hash_make(sp);
     }
     w->threads = apr_pcalloc(pool, sizeof(apr_thread_t *) * (apr_size_t)w->nthreads);
     for (int i = 0; i < w->nthreads; i++) {
@@ -339,4 +349,14 @@ apr_status_t aorta_task_push_keyed_owned(aorta_module_t *owner, const char *key,
 apr_pool_t *aorta_task_scratch(void)
 {
     return worker_scratch;
+}
+
+void aorta_thread_name(const char *fmt, ...)
+{
+    char name[16]; /* the kernel's limit, with the NUL */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    pthread_setname_np(pthread_self(), name);
 }

@@ -71,7 +71,6 @@ static const ep_api_t *br_ep;
 static apr_thread_mutex_t *br_lock;
 static apr_thread_cond_t *br_cond;
 static apr_hash_t *br_active; /* Call-ID -> dp_bridge_t*, the bridges with ringing legs or a waiting call */
-static apr_pool_t *br_pool;
 
 /* FreeSWITCH's sip-to-cause mapping (mod_sofia's sofia_glue_sip_cause_to_freeswitch), the common ones. */
 static const char *cause_of_status(int st)
@@ -470,11 +469,14 @@ apr_status_t dp_bridge_init(apr_pool_t *pool)
 {
     apr_status_t rv;
     br_ep = aorta_interface_get(EP_API_NAME);
-    br_pool = pool;
     if ((rv = apr_thread_mutex_create(&br_lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS ||
         (rv = apr_thread_cond_create(&br_cond, pool)) != APR_SUCCESS)
         return rv;
-    br_active = apr_hash_make(pool);
+    /* the table allocates as it grows, under br_lock: in a pool nobody else uses */
+    apr_pool_t *tp;
+    if ((rv = aorta_pool_create(&tp, pool)) != APR_SUCCESS)
+        return rv;
+    br_active = apr_hash_make(tp);
     return APR_SUCCESS;
 }
 

@@ -146,6 +146,7 @@ static void profile_report(ep_profile_t *p, int state)
 static void *APR_THREAD_FUNC profile_thread(apr_thread_t *thread, void *data)
 {
     ep_profile_t *p = data;
+    aorta_thread_name("sip/%s", p->name);
     p->root_thread = apr_os_thread_current();
     p->root = su_root_create(p);
     if (!p->root) {

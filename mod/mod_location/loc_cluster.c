@@ -257,6 +257,7 @@ static void wait_a_second(loc_cluster_t *cl)
 
 static void *APR_THREAD_FUNC cluster_main(apr_thread_t *thr, void *data)
 {
+    aorta_thread_name("loc-cluster");
     loc_cluster_t *cl = data;
     while (!cl->stop) {
         if (!cl->pg.h) {

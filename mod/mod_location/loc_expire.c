@@ -78,6 +78,7 @@ int loc_expire_sweep(loc_t *loc, apr_time_t now)
 
 static void *APR_THREAD_FUNC expire_main(apr_thread_t *thr, void *data)
 {
+    aorta_thread_name("loc-expire");
     loc_t *loc = data;
     apr_thread_mutex_lock(loc->expire_lock);
     while (!loc->stopping) {

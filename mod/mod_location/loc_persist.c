@@ -114,6 +114,7 @@ void loc_batch_finish(loc_t *loc, loc_batch_t *b, apr_status_t st)
 
 static void *APR_THREAD_FUNC writer_main(apr_thread_t *thr, void *data)
 {
+    aorta_thread_name("loc-writer");
     loc_persist_t *p = data;
     loc_t *loc = p->loc;
     loc_op_t *ops = NULL;

@@ -36,6 +36,12 @@ AORTA_DECLARE(void) aorta_workers_stats(aorta_workers_t *w, int *threads, apr_si
 
 /** Push to the core's pool (created at start-up with core.conf worker-threads). */
 AORTA_DECLARE(apr_status_t) aorta_task_push(aorta_task_fn fn, void *arg);
+
+/**
+ * Name the calling thread (printf format; cut to the 15 characters Linux keeps), so `top -H`,
+ * `ps -L` and gdb show which thread is busy: "sip/internal", "loc-writer", "worker-1"...
+ */
+AORTA_DECLARE(void) aorta_thread_name(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 AORTA_DECLARE(apr_status_t) aorta_task_push_keyed(const char *key, apr_size_t klen, aorta_task_fn fn, void *arg);
 /**
  * As aorta_task_push(), for a task that runs code of module @p owner: unloading that module
