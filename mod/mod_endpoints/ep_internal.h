@@ -196,6 +196,8 @@ typedef struct ep_profile {
 
     /* counters: requests is written by the root thread only; others atomically */
     volatile apr_uint64_t requests;
+    volatile apr_uint64_t on_root;   /* requests run on this thread (the fast path) */
+    volatile apr_uint64_t to_workers; /* requests handed to the workers */
     volatile apr_uint32_t inflight; /* requests handed to workers, not yet finished */
     volatile apr_uint32_t accepting;
     volatile apr_uint32_t unidentified;

@@ -167,6 +167,7 @@ static int pipeline_dispatch(ep_profile_t *p, nta_incoming_t *irq, msg_t *orig, 
     apr_atomic_set32(&priv->refs, 2);
     apr_atomic_inc32(&p->inflight);
     if (here) {
+        p->on_root++;
         pipeline_execute(req);
         ep_registry_unlock(p->mod->registry);
         pipeline_unref(req);
@@ -185,6 +186,7 @@ static int pipeline_dispatch(ep_profile_t *p, nta_incoming_t *irq, msg_t *orig, 
         pool_put(p, pool);
         return 503;
     }
+    p->to_workers++;
     return 0;
 }
 

@@ -65,9 +65,11 @@ apr_status_t ep_cmd_show_profiles(const char *args, aorta_stream_t *out, apr_poo
         apr_thread_mutex_unlock(p->src_lock);
         if (json) {
             json_t *jp = json_pack(
-                "{s:s,s:s,s:s,s:i,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "name", p->name, "state", state,
-                "sip-ip", p->set.sip_ip, "sip-port", p->set.sip_port, "transports", json_list(p->set.transports),
-                "requests", (json_int_t)requests, "in-flight", (json_int_t)apr_atomic_read32(&p->inflight),
+                "{s:s,s:s,s:s,s:i,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "name", p->name, "state",
+                state, "sip-ip", p->set.sip_ip, "sip-port", p->set.sip_port, "transports",
+                json_list(p->set.transports), "requests", (json_int_t)requests, "on-sip-thread",
+                (json_int_t)p->on_root, "to-workers", (json_int_t)p->to_workers, "in-flight",
+                (json_int_t)apr_atomic_read32(&p->inflight),
                 "unidentified", (json_int_t)apr_atomic_read32(&p->unidentified), "bad-messages",
                 (json_int_t)st.bad_message, "bad-requests", (json_int_t)st.bad_request, "dropped-requests",
                 (json_int_t)st.drop_request, "rejected", (json_int_t)apr_atomic_read32(&p->rejected),
@@ -95,6 +97,8 @@ apr_status_t ep_cmd_show_profiles(const char *args, aorta_stream_t *out, apr_poo
             aorta_stream_printf(out, "    bad messages dropped %lu, bad requests answered 400 %lu, rejected %u\n",
                                 (unsigned long)st.bad_message, (unsigned long)st.bad_request,
                                 apr_atomic_read32(&p->rejected));
+            aorta_stream_printf(out, "    run on the SIP thread %" APR_UINT64_T_FMT ", handed to workers %" APR_UINT64_T_FMT "\n",
+                                (apr_uint64_t)p->on_root, (apr_uint64_t)p->to_workers);
             if (*srctext)
                 aorta_stream_printf(out, "    unidentified sources:\n%s", srctext);
         }
