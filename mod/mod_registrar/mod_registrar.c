@@ -189,6 +189,7 @@ static apr_status_t registrar_load(aorta_module_t *mod, apr_pool_t *pool)
         return AORTA_EDEPEND;
     }
     if ((rv = apr_generate_random_bytes(reg->secret, sizeof reg->secret)) != APR_SUCCESS ||
+        (rv = reg_mac_create(&reg->mac, reg->secret, pool)) != APR_SUCCESS ||
         (rv = reg_nc_create(&reg->nc, conf->first->nonce_ttl, pool)) != APR_SUCCESS)
         return rv;
     reg_global = reg;

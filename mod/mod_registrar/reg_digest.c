@@ -16,7 +16,7 @@
 #include <apr_thread_mutex.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -93,19 +93,50 @@ void reg_digest_response(reg_alg_t alg, const char *ha1, const char *nonce, cons
 
 /* ---- nonces -------------------------------------------------------------------------- */
 
-static void nonce_mac(const unsigned char *secret, const char *ts, const char *realm, char *out)
+struct reg_mac {
+    EVP_MAC *hmac;
+    EVP_MAC_CTX *keyed; /* only ever copied, never updated: safe to share between threads */
+};
+
+static apr_status_t mac_cleanup(void *data)
+{
+    reg_mac_t *m = data;
+    EVP_MAC_CTX_free(m->keyed);
+    EVP_MAC_free(m->hmac);
+    return APR_SUCCESS;
+}
+
+apr_status_t reg_mac_create(reg_mac_t **out, const unsigned char *secret, apr_pool_t *pool)
+{
+    reg_mac_t *m = apr_pcalloc(pool, sizeof *m);
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0), OSSL_PARAM_construct_end()};
+    if (!(m->hmac = EVP_MAC_fetch(NULL, "HMAC", NULL)) || !(m->keyed = EVP_MAC_CTX_new(m->hmac)) ||
+        !EVP_MAC_init(m->keyed, secret, REG_SECRET_LEN, params)) {
+        mac_cleanup(m);
+        return APR_EGENERAL;
+    }
+    apr_pool_cleanup_register(pool, m, mac_cleanup, apr_pool_cleanup_null);
+    *out = m;
+    return APR_SUCCESS;
+}
+
+static void nonce_mac(const reg_mac_t *m, const char *ts, const char *realm, char *out)
 {
     unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
+    size_t n = 0;
     char buf[512];
     int len = snprintf(buf, sizeof buf, "%s:%s", ts, realm ? realm : "");
     if (len < 0 || len >= (int)sizeof buf)
         len = (int)sizeof buf - 1;
-    HMAC(EVP_sha256(), secret, REG_SECRET_LEN, (const unsigned char *)buf, (size_t)len, md, &n);
+    EVP_MAC_CTX *c = EVP_MAC_CTX_dup(m->keyed);
+    if (!c || !EVP_MAC_update(c, (const unsigned char *)buf, (size_t)len) || !EVP_MAC_final(c, md, &n, sizeof md) ||
+        n < 16)
+        abort(); /* out of memory inside OpenSSL: nothing sensible is left to answer with */
+    EVP_MAC_CTX_free(c);
     to_hex(md, 16, out);
 }
 
-void reg_nonce_make(const unsigned char *secret, const char *realm, apr_time_t now, char *out)
+void reg_nonce_make(const reg_mac_t *mac, const char *realm, apr_time_t now, char *out)
 {
     /* The issue time is also the nonce's identity (nonce-counts are tracked per nonce), so
      * two challenges must never get the same one: the time is made strictly increasing
@@ -118,13 +149,13 @@ void reg_nonce_make(const unsigned char *secret, const char *realm, apr_time_t n
             t = prev + 1;
     } while (!__atomic_compare_exchange_n(&last_issued, &prev, t, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
     apr_snprintf(out, 17, "%016" APR_UINT64_T_HEX_FMT, t);
-    nonce_mac(secret, out, realm, out + 16);
+    nonce_mac(mac, out, realm, out + 16);
 }
 
-reg_nonce_state_t reg_nonce_check(const unsigned char *secret, const char *realm, const char *nonce, apr_time_t now,
+reg_nonce_state_t reg_nonce_check(const reg_mac_t *mac, const char *realm, const char *nonce, apr_time_t now,
                                   int ttl)
 {
-    char ts[17], mac[33];
+    char ts[17];
     if (!nonce || strlen(nonce) != REG_NONCE_LEN)
         return REG_NONCE_INVALID;
     memcpy(ts, nonce, 16);
@@ -132,8 +163,9 @@ reg_nonce_state_t reg_nonce_check(const unsigned char *secret, const char *realm
     for (int i = 0; i < 16; i++)
         if (!strchr("0123456789abcdef", ts[i]))
             return REG_NONCE_INVALID;
-    nonce_mac(secret, ts, realm, mac);
-    if (CRYPTO_memcmp(mac, nonce + 16, 32))
+    char want[33];
+    nonce_mac(mac, ts, realm, want);
+    if (CRYPTO_memcmp(want, nonce + 16, 32))
         return REG_NONCE_INVALID;
     apr_time_t issued = (apr_time_t)apr_strtoi64(ts, NULL, 16);
     if (issued > now + apr_time_from_sec(5) || now - issued > apr_time_from_sec(ttl))

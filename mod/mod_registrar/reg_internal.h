@@ -35,6 +35,7 @@ typedef struct reg {
     const loc_api_t *loc;
     const ep_api_t *ep;
     unsigned char secret[REG_SECRET_LEN];
+    reg_mac_t *mac; /* keyed with secret */
     reg_nc_table_t *nc;
     volatile apr_uint32_t inflight; /**< REGISTERs held until their commit; shutdown waits for 0 */
 } reg_t;

@@ -37,7 +37,7 @@ static const char *challenge_headers(reg_t *reg, const reg_profile_t *prof, int 
 {
     char nonce[REG_NONCE_LEN + 1];
     const char *h = "";
-    reg_nonce_make(reg->secret, prof->realm, apr_time_now(), nonce);
+    reg_nonce_make(reg->mac, prof->realm, apr_time_now(), nonce);
     /* one nonce for every algorithm: clients that read only the first challenge's nonce work */
     for (int i = 0; i < prof->algorithms->nelts; i++)
         h = apr_psprintf(pool, "%sWWW-Authenticate: Digest realm=\"%s\", nonce=\"%s\", algorithm=%s, qop=\"auth\"%s\r\n",
@@ -162,7 +162,7 @@ static auth_stage_t auth_parse(reg_t *reg, const ep_request_t *req, const reg_pr
             continue;
         if (!ar->ar_realm || strcmp(ar->ar_realm, prof->realm))
             continue;
-        *ns = reg_nonce_check(reg->secret, prof->realm, ar->ar_nonce, apr_time_now(), prof->nonce_ttl);
+        *ns = reg_nonce_check(reg->mac, prof->realm, ar->ar_nonce, apr_time_now(), prof->nonce_ttl);
         return *ns == REG_NONCE_INVALID ? AUTH_BAD_NONCE : AUTH_CHECK;
     }
     return AUTH_NONE;

@@ -63,9 +63,12 @@ END_TEST
 
 START_TEST(test_nonces)
 {
-    unsigned char secret[REG_SECRET_LEN], other[REG_SECRET_LEN];
-    memset(secret, 7, sizeof secret);
-    memset(other, 8, sizeof other);
+    unsigned char key[REG_SECRET_LEN], other_key[REG_SECRET_LEN];
+    memset(key, 7, sizeof key);
+    memset(other_key, 8, sizeof other_key);
+    reg_mac_t *secret, *other;
+    ck_assert_int_eq(reg_mac_create(&secret, key, pool), APR_SUCCESS);
+    ck_assert_int_eq(reg_mac_create(&other, other_key, pool), APR_SUCCESS);
     char n1[REG_NONCE_LEN + 1], n2[REG_NONCE_LEN + 1];
     apr_time_t now = apr_time_now();
     reg_nonce_make(secret, "example.com", now, n1);
@@ -85,6 +88,9 @@ START_TEST(test_nonces)
     ck_assert_int_eq(reg_nonce_check(secret, "example.com", n1, now, 60), REG_NONCE_INVALID);
     ck_assert_int_eq(reg_nonce_check(secret, "example.com", "short", now, 60), REG_NONCE_INVALID);
     ck_assert_int_eq(reg_nonce_check(secret, "example.com", NULL, now, 60), REG_NONCE_INVALID);
+    /* known answer: HMAC-SHA256(0x07 x 32, "0000000000000001:example.com"), first 16 bytes */
+    ck_assert_int_eq(reg_nonce_check(secret, "example.com", "0000000000000001" "8d632ffa04a3480543bf9c0438779ae9", 2, 60),
+                     REG_NONCE_VALID);
 }
 END_TEST
 
@@ -92,8 +98,10 @@ END_TEST
  * tracked per nonce, so a shared one made the second client's nc=1 look like a replay. */
 START_TEST(test_nonces_unique_at_same_instant)
 {
-    unsigned char secret[REG_SECRET_LEN];
-    memset(secret, 7, sizeof secret);
+    unsigned char key[REG_SECRET_LEN];
+    memset(key, 7, sizeof key);
+    reg_mac_t *secret;
+    ck_assert_int_eq(reg_mac_create(&secret, key, pool), APR_SUCCESS);
     apr_time_t now = apr_time_now() + apr_time_from_sec(1);
     char prev[REG_NONCE_LEN + 1] = "", cur[REG_NONCE_LEN + 1];
     for (int i = 0; i < 1000; i++) {
