@@ -77,9 +77,9 @@ void loc_table_destroy(loc_table_t *t)
             loc_aor_state_t *st = all[x];
             for (int j = 0; j < st->n; j++)
                 loc_contact_unref(st->c[j]);
-            free(st->c);
-            free(st->name);
-            free(st);
+            loc_mem_free(st->c);
+            loc_mem_free(st->name);
+            loc_mem_free(st);
         }
         free(all);
         s->contacts = 0;
@@ -100,9 +100,8 @@ loc_aor_state_t *loc_table_state(loc_stripe_t *s, const char *aor, int create)
 {
     loc_aor_state_t *st = apr_hash_get(s->aors, aor, APR_HASH_KEY_STRING);
     if (!st && create) {
-        st = calloc(1, sizeof *st);
-        if (!st || !(st->name = strdup(aor)))
-            abort();
+        st = loc_mem_calloc(sizeof *st);
+        st->name = loc_mem_strdup(aor);
         apr_hash_set(s->aors, st->name, APR_HASH_KEY_STRING, st);
     }
     return st;
@@ -113,7 +112,7 @@ void loc_state_set(loc_stripe_t *s, loc_aor_state_t *st, const loc_contact_t **v
     for (int i = 0; i < st->n; i++)
         loc_contact_unref(st->c[i]);
     s->contacts -= (apr_size_t)st->n;
-    free(st->c);
+    loc_mem_free(st->c);
     st->c = v;
     st->n = st->cap = n;
     s->contacts += (apr_size_t)n;
@@ -129,9 +128,7 @@ void loc_table_load_row(loc_contact_t *c, void *user)
     loc_stripe_t *s = loc_table_stripe(loc->table, c->aor);
     apr_thread_mutex_lock(s->lock);
     loc_aor_state_t *st = loc_table_state(s, c->aor, 1);
-    const loc_contact_t **v = malloc((size_t)(st->n + 1) * sizeof *v);
-    if (!v)
-        abort();
+    const loc_contact_t **v = loc_mem_alloc((size_t)(st->n + 1) * sizeof *v);
     for (int i = 0; i < st->n; i++)
         v[i] = loc_contact_ref(st->c[i]);
     v[st->n] = c;
@@ -144,9 +141,7 @@ void loc_table_load_row(loc_contact_t *c, void *user)
 void loc_table_replace(loc_t *loc, const char *aor, const loc_contact_t **v, int n)
 {
     loc_stripe_t *s = loc_table_stripe(loc->table, aor);
-    const loc_contact_t **nv = malloc((size_t)(n + 1) * sizeof *nv);
-    if (!nv)
-        abort();
+    const loc_contact_t **nv = loc_mem_alloc((size_t)(n + 1) * sizeof *nv);
     memcpy(nv, v, (size_t)n * sizeof *nv);
     loc_contact_sort(nv, n);
     apr_thread_mutex_lock(s->lock);
@@ -166,9 +161,7 @@ void loc_table_resync(loc_t *loc, apr_hash_t *rows)
             loc_aor_state_t *st = apr_hash_this_val(hi);
             apr_array_header_t *a = apr_hash_get(rows, st->name, APR_HASH_KEY_STRING);
             int n = a ? a->nelts : 0;
-            const loc_contact_t **nv = malloc((size_t)(n + 1) * sizeof *nv);
-            if (!nv)
-                abort();
+            const loc_contact_t **nv = loc_mem_alloc((size_t)(n + 1) * sizeof *nv);
             if (n)
                 memcpy(nv, a->elts, (size_t)n * sizeof *nv);
             loc_contact_sort(nv, n);
@@ -337,9 +330,7 @@ apr_status_t loc_edit_commit(loc_editor_t *ed, void *ctx, loc_done_fn done, void
     ed->s->contacts -= (apr_size_t)ed->st->n;
     ed->st->c = NULL;
     ed->st->n = 0;
-    const loc_contact_t **v = malloc((size_t)(ed->nwork + 1) * sizeof *v);
-    if (!v)
-        abort();
+    const loc_contact_t **v = loc_mem_alloc((size_t)(ed->nwork + 1) * sizeof *v);
     for (int i = 0; i < ed->nwork; i++)
         v[i] = loc_contact_ref(ed->work[i]);
     loc_state_set(ed->s, ed->st, v, ed->nwork);

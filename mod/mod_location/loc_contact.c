@@ -1,7 +1,7 @@
 /*
  * loc_contact.c — contact objects and the one contact order.
  *
- * A contact is one malloc'd block: the struct followed by copies of its strings, so a
+ * A contact is one block (loc_mem_alloc): the struct followed by copies of its strings, so a
  * binding costs one allocation and no pool. Contacts are immutable and reference-counted
  * (atomic), so readers and the writer thread can hold one while the AOR changes.
  *
@@ -34,9 +34,7 @@ loc_contact_t *loc_contact_new(const loc_contact_t *tmpl)
         len[i] = (s && *s) ? strlen(s) + 1 : 0;
         total += len[i];
     }
-    loc_contact_t *c = malloc(total);
-    if (!c)
-        abort(); /* out of memory is fatal, as for pools */
+    loc_contact_t *c = loc_mem_alloc(total);
     *c = tmp;
     char *p = (char *)(c + 1);
     for (int i = 0; i < LOC_NSTR; i++) {
@@ -63,7 +61,7 @@ const loc_contact_t *loc_contact_ref(const loc_contact_t *c)
 void loc_contact_unref(const loc_contact_t *c)
 {
     if (c && !apr_atomic_dec32((volatile apr_uint32_t *)&c->refs))
-        free((void *)c);
+        loc_mem_free((void *)c);
 }
 
 loc_contact_t *loc_contact_static(const char *aor, const char *profile, const char *uri)

@@ -40,6 +40,18 @@ void loc_contact_sort(const loc_contact_t **v, int n);
 /** Static contact object for @p uri of @p aor (refs = 1). */
 loc_contact_t *loc_contact_static(const char *aor, const char *profile, const char *uri);
 
+/* ---- long-lived objects (loc_mem.c) ------------------------------------------------- */
+
+/** Set up / tear down the size-class blocks (module load / after the table is gone). */
+apr_status_t loc_mem_init(apr_pool_t *pool);
+void loc_mem_destroy(void);
+/** For contacts, AOR states and contact arrays: packed apart from the SIP thread's short-lived
+ * transaction memory. Out of memory aborts. Free with loc_mem_free() only. */
+void *loc_mem_alloc(apr_size_t size);
+void *loc_mem_calloc(apr_size_t size);
+char *loc_mem_strdup(const char *s);
+void loc_mem_free(void *ptr);
+
 /* ---- AOR table (loc_aor.c) ----------------------------------------------------------- */
 
 #define LOC_STRIPES 256

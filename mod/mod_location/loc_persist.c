@@ -39,7 +39,7 @@ void loc_batch_free(loc_batch_t *b)
         loc_contact_unref(b->ops[i].contact);
     for (int i = 0; i < b->nchanges; i++)
         loc_contact_unref(b->changes[i].contact);
-    free(b->before);
+    loc_mem_free(b->before);
     free(b->ops);
     free(b->changes);
     free(b->aor);

@@ -98,7 +98,7 @@ static apr_status_t location_load(aorta_module_t *mod, apr_pool_t *pool)
     loc->node = apr_pstrdup(pool, aorta_core_switchname());
     loc->store_ops = loc_store_find(conf->store);
     if ((rv = apr_thread_rwlock_create(&loc->sub_lock, pool)) != APR_SUCCESS ||
-        (rv = loc_table_create(&loc->table, pool)) != APR_SUCCESS)
+        (rv = loc_mem_init(pool)) != APR_SUCCESS || (rv = loc_table_create(&loc->table, pool)) != APR_SUCCESS)
         return rv;
     if ((rv = loc->store_ops->open(&loc->store, conf->dsn, pool)) != APR_SUCCESS) {
         aorta_log(AORTA_LOG_ERR, "mod_location: cannot open the %s store (%s)", conf->store, conf->dsn);
@@ -127,6 +127,7 @@ fail:
     loc_persist_stop(loc->persist);
     loc->store_ops->close(loc->store);
     loc_table_destroy(loc->table);
+    loc_mem_destroy();
     loc_global = NULL;
     return rv;
 }
@@ -154,6 +155,7 @@ static void location_shutdown(aorta_module_t *mod)
     loc_persist_stop(loc->persist);
     loc->store_ops->close(loc->store);
     loc_table_destroy(loc->table);
+    loc_mem_destroy();
     loc_global = NULL;
 }
 

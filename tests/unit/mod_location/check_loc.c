@@ -583,6 +583,42 @@ START_TEST(test_table_resync)
 }
 END_TEST
 
+/* The long-lived objects' allocator: aligned, zeroed by calloc, reused by size class, big
+ * objects through malloc, both kinds freed by the same call. */
+START_TEST(test_mem_classes)
+{
+    ck_assert_int_eq(loc_mem_init(pool), APR_SUCCESS);
+    apr_size_t sizes[] = {1, 16, 17, 500, 1008, 1009, 5000};
+    void *p[7];
+    for (int i = 0; i < 7; i++) {
+        p[i] = loc_mem_alloc(sizes[i]);
+        ck_assert_uint_eq((apr_uintptr_t)p[i] % 16, 0);
+        memset(p[i], 0xab, sizes[i]);
+    }
+    for (int i = 0; i < 7; i++)
+        for (int j = i + 1; j < 7; j++)
+            ck_assert_ptr_ne(p[i], p[j]);
+#if !defined(__SANITIZE_ADDRESS__)
+    /* a freed object is the next one of its class; another class does not take it */
+    void *again = p[3];
+    loc_mem_free(p[3]);
+    ck_assert_ptr_eq(loc_mem_alloc(sizes[3] - 1), again);
+    loc_mem_free(p[1]);
+    ck_assert_ptr_ne(loc_mem_alloc(900), p[1]);
+#endif
+    unsigned char *z = loc_mem_calloc(300);
+    for (int i = 0; i < 300; i++)
+        ck_assert_int_eq(z[i], 0);
+    char *s = loc_mem_strdup("sip:5000@192.0.2.1");
+    ck_assert_str_eq(s, "sip:5000@192.0.2.1");
+    loc_mem_free(s);
+    loc_mem_free(z);
+    loc_mem_free(p[6]); /* through malloc */
+    loc_mem_free(NULL);
+    loc_mem_destroy();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mod_location");
@@ -599,6 +635,7 @@ int main(void)
     tcase_add_test(tc, test_cluster_payload);
     tcase_add_test(tc, test_apply_group_verdicts);
     tcase_add_test(tc, test_table_resync);
+    tcase_add_test(tc, test_mem_classes);
     suite_add_tcase(s, tc);
     return run_suite(s) ? 1 : 0;
 }
