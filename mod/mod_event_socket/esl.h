@@ -3,9 +3,10 @@
  * connections, pending bgapi jobs) and what its files call in each other.
  *
  * Threads: the module's runtime thread accepts and reaps; each connection has one thread that
- * does all reading and writing on its socket; the core's dispatch thread (events) and any
- * logging thread only push into a connection's bounded queue; bgapi jobs run on the core's
- * worker pool and talk to nobody but the event system.
+ * reads its socket and runs its commands; one writer thread writes to every connection's
+ * socket (events, log lines, replies); the core's dispatch thread (events) and any logging
+ * thread only push into a connection's bounded queue and hand the connection to the writer;
+ * bgapi jobs run on the core's worker pool and talk to nobody but the event system.
  * Memory: the server lives in the module pool; each connection in its own unmanaged pool,
  * destroyed by whoever joins its thread (the reaper or shutdown).
  */
@@ -30,6 +31,7 @@ typedef struct esl_settings {
 } esl_settings_t;
 
 typedef struct esl_conn esl_conn_t;
+typedef struct esl_writer esl_writer_t;
 
 typedef struct esl_server {
     aorta_module_t *mod;
@@ -42,6 +44,7 @@ typedef struct esl_server {
     int nconns;
     unsigned next_id;
     int jobs;                  /**< bgapi jobs queued or running */
+    esl_writer_t *writer;      /**< set by esl_writer_start */
     volatile int stopping;
 } esl_server_t;
 
@@ -58,10 +61,26 @@ void esl_server_stop(esl_server_t *srv);
 apr_status_t esl_conn_start(esl_server_t *srv, int fd, const char *ip, int port);
 /** The next connection in the server's registry (iterate with srv->lock held). */
 esl_conn_t *esl_conn_next(esl_conn_t *c);
-/** Wake a connection's thread (shutdown). Call with srv->lock held. */
+/** Wake a connection's thread (it re-checks stop, overflow, written replies, detach). */
 void esl_conn_wake(esl_conn_t *c);
 /** Join finished connection threads (all of them with @p all) and free them. */
 void esl_conn_reap(esl_server_t *srv, int all);
+
+/* esl_writer.c */
+/** Start the writer thread (srv->writer); logs and returns an error on failure. */
+apr_status_t esl_writer_start(esl_server_t *srv);
+/** Stop and join the writer; call once every connection thread has been joined. */
+void esl_writer_stop(esl_server_t *srv);
+/**
+ * Tell the writer about @p c: @p add puts it on the writer's ready list (only when the caller
+ * turned c->in_writer from 0 to 1 under c->lock); @p wake wakes the writer even if it is
+ * waiting for a deadline (replies, detach). Never blocks.
+ */
+void esl_writer_hand(esl_writer_t *w, esl_conn_t *c, int add, int wake);
+/** Write c->out's remaining iovecs without waiting: 0 all written, 1 the socket is full, -1 failed. */
+int esl_out_write(esl_conn_t *c);
+/** Free c->out's items; returns how many of them were replies. */
+int esl_out_finish(esl_conn_t *c);
 
 /* esl_bgapi.c */
 /** Queue @p cmdline on the core worker pool; BACKGROUND_JOB with Job-UUID @p uuid follows. */

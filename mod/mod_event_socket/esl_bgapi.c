@@ -4,8 +4,9 @@
  *
  * A job knows nothing of the connection that asked for it: the result travels through the
  * event system like any event, so a client that disconnected costs nothing and the reply/
- * event order is kept by the connection thread. Each job owns an unmanaged pool, destroyed
- * when it finishes. srv->jobs counts jobs in flight so the module outlives them at unload.
+ * event order is kept by the connection's queue (esl_queue.h). Each job owns an unmanaged
+ * pool, destroyed when it finishes. srv->jobs counts jobs in flight so the module outlives
+ * them at unload.
  */
 #include "esl.h"
 

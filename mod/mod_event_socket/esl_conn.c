@@ -1,23 +1,25 @@
 /*
- * esl_conn.c — one inbound event-socket connection: its thread, its socket, its commands.
+ * esl_conn.c — one inbound event-socket connection: its thread, its commands, its close.
  *
  * Invariants:
- *  - Only the connection's own thread reads or writes its socket. Replies are written while
- *    the command is handled; queued events and log lines are written only between commands,
- *    so a reply always precedes the events its command caused (bgapi → BACKGROUND_JOB).
+ *  - The connection's thread reads its socket and runs its commands; the module's writer
+ *    thread (esl_writer.c) does all writing while the connection is attached. A command's
+ *    reply is queued behind what was queued before the command began and ahead of anything
+ *    queued after (esl_queue.h), so a reply always precedes the events its command caused
+ *    (bgapi → BACKGROUND_JOB, api → API). The thread waits for each reply to be written
+ *    before it reads the next command: exactly one reply per command, in the order commands
+ *    arrive, and a client that does not read stops being read.
  *  - The core's dispatch thread (events) and logging threads only push into the bounded
- *    queue under c->lock and poke the eventfd; they never touch the socket and never block.
- *    Nothing logs while holding c->lock (the log binding takes that lock).
+ *    queue under c->lock and hand the connection to the writer; they never touch the socket
+ *    and never block. Nothing logs while holding c->lock (the log binding takes that lock).
  *  - A queue overflow latches; the thread then drops the subscriber with a logged reason.
- *  - Exactly one reply per command, in the order commands arrive.
+ *  - At close the thread takes the socket back from the writer (detach) before writing the
+ *    disconnect notice and closing it.
  * Memory: the connection's unmanaged pool (freed by the reaper after join); c->scratch is
- * cleared after every command and every batch of queued items.
+ * cleared after every command; c->out.pool after every written batch.
  */
-#include "esl.h"
-#include "esl_filter.h"
+#include "esl_conn.h"
 #include "esl_proto.h"
-#include "esl_queue.h"
-#include "esl_sub.h"
 
 #include <apr_strings.h>
 #include <apr_uuid.h>
@@ -36,57 +38,12 @@
 #include <unistd.h>
 
 #define ESL_READ_CHUNK 65536
-#define ESL_DRAIN_BATCH 64
-#define ESL_DRAIN_BUDGET 512
 #define ESL_NOTICE_MS 1000
 
 static const char ESL_GOODBYE[] = "Disconnected, goodbye.\n";
 static const char ESL_SHUTDOWN[] = "The system is being shut down.\n";
 static const char ESL_LOST[] = "killed listener because of lost events\n";
 static const char ESL_AUTH_TIMEOUT[] = "Authentication timeout, goodbye.\n";
-
-/** A log line copied out of the logging thread (one malloc block; strings follow it). */
-typedef struct esl_logline {
-    int level;
-    int line;
-    const char *file;
-    const char *func;
-    const char *text;
-    apr_size_t text_len;
-} esl_logline_t;
-
-struct esl_conn {
-    esl_conn_t *next; /* registry; srv->lock */
-    esl_server_t *srv;
-    apr_pool_t *pool;
-    apr_pool_t *scratch;
-    pthread_t thread;
-    int finished; /* srv->lock: the thread has let go of everything */
-    int fd;
-    int wake_fd;
-    unsigned id;
-    char ip[64];
-    int port;
-
-    /* the connection thread's own state */
-    int authed;
-    int quit;
-    const char *notice; /* disconnect notice to send when closing, or NULL */
-    aorta_event_format_t format;
-    apr_time_t auth_deadline;
-    char *rbuf;
-    apr_size_t rlen, rcap;
-    aorta_event_binding_t *ev_binding;
-    aorta_log_binding_t *log_binding;
-
-    /* shared with the dispatch and logging threads */
-    pthread_mutex_t lock;
-    esl_sub_t *sub;
-    esl_filters_t *filters;
-    esl_queue_t *queue;
-    int log_level;
-    int dead; /* no more pushes */
-};
 
 esl_conn_t *esl_conn_next(esl_conn_t *c)
 {
@@ -101,12 +58,7 @@ void esl_conn_wake(esl_conn_t *c)
     }
 }
 
-static const char *esl_format_name(aorta_event_format_t f)
-{
-    return f == AORTA_EVENT_FORMAT_JSON ? "json" : f == AORTA_EVENT_FORMAT_XML ? "xml" : "plain";
-}
-
-static void esl_free_item(esl_item_t *it)
+void esl_item_free(esl_item_t *it)
 {
     if (it->kind == ESL_ITEM_EVENT)
         aorta_event_unref(it->ptr);
@@ -121,23 +73,37 @@ static const char *esl_event_header_get(void *ctx, const char *name)
     return aorta_event_get_header(ctx, name);
 }
 
+/* Queue @p ptr (c->lock held by the caller, who releases it, then calls esl_conn_pushed). */
+static int esl_conn_push_locked(esl_conn_t *c, esl_item_kind_t kind, void *ptr, int *add)
+{
+    if (esl_queue_push(c->queue, kind, ptr) != APR_SUCCESS)
+        return -1;
+    if (!c->in_writer) {
+        c->in_writer = 1;
+        *add = 1;
+    }
+    return 0;
+}
+
 static void esl_conn_on_event(aorta_event_t *ev, void *user)
 {
     esl_conn_t *c = user;
-    int wake = 0;
+    int add = 0, lost = 0;
 
     pthread_mutex_lock(&c->lock);
     if (!c->dead && esl_sub_match(c->sub, aorta_event_get_id(ev), aorta_event_get_subclass(ev)) &&
         esl_filters_match(c->filters, esl_event_header_get, ev)) {
         aorta_event_t *ref = aorta_event_ref(ev);
-        if (esl_queue_push(c->queue, ESL_ITEM_EVENT, ref, &wake) != APR_SUCCESS) {
-            aorta_event_unref(ref);
-            wake = 1; /* the thread must see the overflow now */
+        if (esl_conn_push_locked(c, ESL_ITEM_EVENT, ref, &add) != 0) {
+            aorta_event_unref(ref); /* not the last reference: the dispatcher holds one */
+            lost = esl_queue_lost(c->queue) == 1;
         }
     }
     pthread_mutex_unlock(&c->lock);
-    if (wake)
-        esl_conn_wake(c);
+    if (add)
+        esl_writer_hand(c->srv->writer, c, 1, 0);
+    if (lost)
+        esl_conn_wake(c); /* the thread must see the overflow now */
 }
 
 static void esl_conn_on_log(const aorta_log_line_t *l, void *user)
@@ -148,7 +114,7 @@ static void esl_conn_on_log(const aorta_log_line_t *l, void *user)
     apr_size_t fl = strlen(file) + 1, fnl = strlen(func) + 1, tl = strlen(text);
     esl_logline_t *ll;
     char *p;
-    int wake = 0;
+    int add = 0, lost = 0;
 
     pthread_mutex_lock(&c->lock);
     if (c->dead || (int)l->level > c->log_level) {
@@ -174,17 +140,18 @@ static void esl_conn_on_log(const aorta_log_line_t *l, void *user)
     ll->text_len = tl;
 
     pthread_mutex_lock(&c->lock);
-    if (c->dead || esl_queue_push(c->queue, ESL_ITEM_LOG, ll, &wake) != APR_SUCCESS) {
-        if (!c->dead)
-            wake = 1;
+    if (c->dead || esl_conn_push_locked(c, ESL_ITEM_LOG, ll, &add) != 0) {
+        lost = !c->dead && esl_queue_lost(c->queue) == 1;
         free(ll);
     }
     pthread_mutex_unlock(&c->lock);
-    if (wake)
+    if (add)
+        esl_writer_hand(c->srv->writer, c, 1, 0);
+    if (lost)
         esl_conn_wake(c);
 }
 
-/* ---- socket output (connection thread only) -------------------------------------------- */
+/* ---- replies (connection thread) -------------------------------------------------------- */
 
 static int esl_conn_overflowed(esl_conn_t *c)
 {
@@ -203,77 +170,95 @@ static void esl_conn_drain_wake(esl_conn_t *c)
     }
 }
 
-/*
- * Write all of @p iov. @p abortable: give up when the server stops or the queue overflowed
- * (a subscriber that does not read must not hold its thread forever). @p deadline_ms >= 0:
- * give up after that long. Returns APR_SUCCESS or an error; the connection is then closed.
- */
-static apr_status_t esl_conn_writev(esl_conn_t *c, struct iovec *iov, int n, int abortable, int deadline_ms)
+/* Sleep until esl_conn_wake(); the caller re-checks what it waits for. */
+static void esl_conn_sleep(esl_conn_t *c)
 {
-    apr_time_t end = deadline_ms >= 0 ? apr_time_now() + apr_time_from_msec(deadline_ms) : 0;
-
-    while (n > 0) {
-        struct msghdr mh;
-        ssize_t w;
-        memset(&mh, 0, sizeof(mh));
-        mh.msg_iov = iov;
-        mh.msg_iovlen = (size_t)n;
-        w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-        if (w >= 0) {
-            while (n > 0 && (size_t)w >= iov->iov_len) {
-                w -= (ssize_t)iov->iov_len;
-                iov++;
-                n--;
-            }
-            if (n > 0) {
-                iov->iov_base = (char *)iov->iov_base + w;
-                iov->iov_len -= (size_t)w;
-            }
-            continue;
-        }
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return APR_FROM_OS_ERROR(errno);
-        for (;;) {
-            struct pollfd pf[2] = {{c->fd, POLLOUT, 0}, {c->wake_fd, POLLIN, 0}};
-            int timeout = -1, r;
-            if (deadline_ms >= 0) {
-                apr_time_t left = end - apr_time_now();
-                if (left <= 0)
-                    return APR_TIMEUP;
-                timeout = (int)apr_time_msec(left) + 1;
-            }
-            r = poll(pf, abortable ? 2 : 1, timeout);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r < 0)
-                return APR_FROM_OS_ERROR(errno);
-            if (abortable && (pf[1].revents & POLLIN)) {
-                esl_conn_drain_wake(c);
-                if (c->srv->stopping || esl_conn_overflowed(c))
-                    return APR_ECONNABORTED;
-            }
-            if (pf[0].revents & (POLLOUT | POLLERR | POLLHUP))
-                break;
-        }
-    }
-    return APR_SUCCESS;
+    struct pollfd pf = {c->wake_fd, POLLIN, 0};
+    if (poll(&pf, 1, -1) > 0)
+        esl_conn_drain_wake(c);
 }
 
-static apr_status_t esl_conn_write2(esl_conn_t *c, const char *head, apr_size_t hlen, const char *body,
-                                    apr_size_t blen)
+/* A command's handling starts: it is numbered so that its reply goes out ahead of what it causes. */
+static void esl_conn_begin(esl_conn_t *c)
 {
-    struct iovec iov[2];
-    int n = 1;
-    iov[0].iov_base = (void *)head;
-    iov[0].iov_len = hlen;
-    if (body && blen) {
-        iov[1].iov_base = (void *)body;
-        iov[1].iov_len = blen;
-        n = 2;
+    pthread_mutex_lock(&c->lock);
+    c->command = esl_queue_begin_command(c->queue);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* A command's handling ends: one that could not answer still gets an empty placeholder, so
+ * what it caused is not held back for ever. */
+static void esl_conn_end(esl_conn_t *c)
+{
+    esl_reply_t *r = NULL;
+    int add = 0;
+    pthread_mutex_lock(&c->lock);
+    if (esl_queue_unanswered(c->queue) > 0 && (r = calloc(1, sizeof(*r))) != NULL) {
+        if (esl_queue_reply(c->queue, r) != APR_SUCCESS) {
+            free(r);
+            r = NULL;
+        } else if (!c->in_writer) {
+            c->in_writer = 1;
+            add = 1;
+        }
     }
-    return esl_conn_writev(c, iov, n, 1, -1);
+    pthread_mutex_unlock(&c->lock);
+    if (r)
+        esl_writer_hand(c->srv->writer, c, add, 1);
+}
+
+/*
+ * Queue the reply of the command being handled (head and optional body, copied) and wait
+ * until the writer has written it, or the connection is going away (c->quit is then set).
+ */
+static void esl_conn_answer(esl_conn_t *c, const char *head, apr_size_t hlen, const char *body, apr_size_t blen)
+{
+    esl_reply_t *r = malloc(sizeof(*r) + hlen + blen);
+    apr_uint64_t n = 0;
+    apr_status_t st = APR_ENOMEM;
+    int add = 0;
+
+    if (r) {
+        r->len = hlen + blen;
+        memcpy(r->data, head, hlen);
+        if (blen)
+            memcpy(r->data + hlen, body, blen);
+        pthread_mutex_lock(&c->lock);
+        if ((st = esl_queue_reply(c->queue, r)) == APR_SUCCESS) {
+            n = c->command;
+            c->urgent = 1;
+            if (!c->in_writer) {
+                c->in_writer = 1;
+                add = 1;
+            }
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    if (st != APR_SUCCESS) {
+        free(r);
+        c->quit = 1;
+        return;
+    }
+    esl_writer_hand(c->srv->writer, c, add, 1);
+    for (;;) {
+        int done, gone;
+        pthread_mutex_lock(&c->lock);
+        done = c->replies_written >= n;
+        gone = c->broken || esl_queue_overflowed(c->queue);
+        pthread_mutex_unlock(&c->lock);
+        if (done)
+            return;
+        if (gone || c->srv->stopping) {
+            c->quit = 1;
+            return;
+        }
+        esl_conn_sleep(c);
+    }
+}
+
+static void esl_conn_answer_text(esl_conn_t *c, const char *frame)
+{
+    esl_conn_answer(c, frame, strlen(frame), NULL, 0);
 }
 
 /* command/reply with Reply-Text (escaped: never a bare '%' in a header). */
@@ -281,111 +266,20 @@ static void esl_conn_reply(esl_conn_t *c, const char *fmt, ...) AORTA_PRINTF(2, 
 static void esl_conn_reply(esl_conn_t *c, const char *fmt, ...)
 {
     va_list ap;
-    char *text, *frame;
+    char *text;
 
     va_start(ap, fmt);
     text = apr_pvsprintf(c->scratch, fmt, ap);
     va_end(ap);
-    frame = apr_pstrcat(c->scratch, "Content-Type: command/reply\nReply-Text: ", esl_header_escape(text, c->scratch),
-                        "\n\n", NULL);
-    if (esl_conn_write2(c, frame, strlen(frame), NULL, 0) != APR_SUCCESS)
-        c->quit = 1;
-}
-
-static void esl_conn_send_notice(esl_conn_t *c, const char *msg, int wait_ms)
-{
-    char head[96];
-    struct iovec iov[2];
-    int n = snprintf(head, sizeof(head), "Content-Type: text/disconnect-notice\nContent-Length: %u\n\n",
-                     (unsigned)strlen(msg));
-    iov[0].iov_base = head;
-    iov[0].iov_len = (size_t)n;
-    iov[1].iov_base = (void *)msg;
-    iov[1].iov_len = strlen(msg);
-    esl_conn_writev(c, iov, 2, 0, wait_ms);
-}
-
-/* ---- queued items → socket ----------------------------------------------------------- */
-
-/* Frame one queued item into @p iov (2 entries: envelope + body, in c->scratch or in the
- * event's cached serialization, valid while the item is alive). Returns the entries used. */
-static int esl_conn_frame_item(esl_conn_t *c, const esl_item_t *it, struct iovec *iov)
-{
-    if (it->kind == ESL_ITEM_EVENT) {
-        const char *data = NULL;
-        apr_size_t len = 0;
-        if (aorta_event_serialize(it->ptr, c->format, &data, &len) != APR_SUCCESS || !data)
-            return 0;
-        iov[0].iov_base = apr_psprintf(c->scratch, "Content-Length: %" APR_SIZE_T_FMT "\nContent-Type: text/event-%s\n\n",
-                                       len, esl_format_name(c->format));
-        iov[0].iov_len = strlen(iov[0].iov_base);
-        iov[1].iov_base = (void *)data;
-        iov[1].iov_len = len;
-    } else {
-        const esl_logline_t *ll = it->ptr;
-        iov[0].iov_base = apr_psprintf(c->scratch,
-                                       "Content-Type: log/data\nContent-Length: %" APR_SIZE_T_FMT "\nLog-Level: %d\n"
-                                       "Text-Channel: 0\nLog-File: %s\nLog-Func: %s\nLog-Line: %d\nUser-Data: \n\n",
-                                       ll->text_len, ll->level, esl_header_escape(ll->file, c->scratch),
-                                       esl_header_escape(ll->func, c->scratch), ll->line);
-        iov[0].iov_len = strlen(iov[0].iov_base);
-        iov[1].iov_base = (void *)ll->text;
-        iov[1].iov_len = ll->text_len;
-    }
-    return 2;
-}
-
-/*
- * Write up to a budget of queued items, a batch per system call. Returns 1 if more remain,
- * 0 if the queue is empty, -1 when a write failed (the connection is then closed).
- */
-static int esl_conn_drain(esl_conn_t *c)
-{
-    int budget = ESL_DRAIN_BUDGET;
-
-    while (budget > 0) {
-        esl_item_t items[ESL_DRAIN_BATCH];
-        struct iovec iov[2 * ESL_DRAIN_BATCH];
-        int n = 0, niov = 0, i;
-        apr_size_t left;
-        apr_status_t st = APR_SUCCESS;
-
-        pthread_mutex_lock(&c->lock);
-        while (n < ESL_DRAIN_BATCH && esl_queue_pop(c->queue, &items[n]))
-            n++;
-        left = esl_queue_len(c->queue);
-        pthread_mutex_unlock(&c->lock);
-        if (n == 0)
-            return 0;
-        for (i = 0; i < n; i++)
-            niov += esl_conn_frame_item(c, &items[i], iov + niov);
-        if (niov > 0)
-            st = esl_conn_writev(c, iov, niov, 1, -1);
-        for (i = 0; i < n; i++)
-            esl_free_item(&items[i]);
-        apr_pool_clear(c->scratch);
-        if (st != APR_SUCCESS)
-            return -1;
-        budget -= n;
-        if (left == 0)
-            return 0;
-    }
-    return 1;
+    esl_conn_answer_text(c, apr_pstrcat(c->scratch, "Content-Type: command/reply\nReply-Text: ",
+                                        esl_header_escape(text, c->scratch), "\n\n", NULL));
 }
 
 /* Remove queued items of one kind (noevents drops events, nolog drops log lines). */
 static void esl_conn_flush(esl_conn_t *c, esl_item_kind_t kind)
 {
-    apr_size_t n, i;
     pthread_mutex_lock(&c->lock);
-    n = esl_queue_len(c->queue);
-    for (i = 0; i < n; i++) {
-        esl_item_t it;
-        esl_queue_pop(c->queue, &it);
-        /* re-queue the other kind; a queue that already overflowed refuses even that */
-        if (it.kind == kind || esl_queue_push(c->queue, it.kind, it.ptr, NULL) != APR_SUCCESS)
-            esl_free_item(&it);
-    }
+    esl_queue_drop(c->queue, kind, esl_item_free);
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -410,8 +304,7 @@ static void esl_cmd_api(esl_conn_t *c, const char *rest)
         len = strlen(data);
     }
     n = snprintf(head, sizeof(head), "Content-Type: api/response\nContent-Length: %" APR_SIZE_T_FMT "\n\n", len);
-    if (esl_conn_write2(c, head, (apr_size_t)n, data, len) != APR_SUCCESS)
-        c->quit = 1;
+    esl_conn_answer(c, head, (apr_size_t)n, data, len);
 }
 
 static void esl_cmd_bgapi(esl_conn_t *c, const char *rest, const esl_packet_t *pkt)
@@ -437,23 +330,23 @@ static void esl_cmd_bgapi(esl_conn_t *c, const char *rest, const esl_packet_t *p
     euuid = esl_header_escape(uuid, c->scratch);
     frame = apr_pstrcat(c->scratch, "Content-Type: command/reply\nReply-Text: +OK Job-UUID: ", euuid,
                         "\nJob-UUID: ", euuid, "\n\n", NULL);
-    if (esl_conn_write2(c, frame, strlen(frame), NULL, 0) != APR_SUCCESS)
-        c->quit = 1;
+    esl_conn_answer_text(c, frame);
 }
 
 static void esl_cmd_event(esl_conn_t *c, const char *rest)
 {
-    aorta_event_format_t fmt = c->format;
+    aorta_event_format_t fmt;
     int keys;
 
     pthread_mutex_lock(&c->lock);
+    fmt = c->format;
     keys = esl_sub_event(c->sub, rest, &fmt);
-    pthread_mutex_unlock(&c->lock);
     c->format = fmt; /* the format changes even without keywords, as in FreeSWITCH */
+    pthread_mutex_unlock(&c->lock);
     if (keys == 0)
         esl_conn_reply(c, "-ERR no keywords supplied");
     else
-        esl_conn_reply(c, "+OK event listener enabled %s", esl_format_name(c->format));
+        esl_conn_reply(c, "+OK event listener enabled %s", esl_format_name(fmt));
 }
 
 static void esl_cmd_nixevent(esl_conn_t *c, const char *rest)
@@ -727,7 +620,9 @@ static int esl_conn_process(esl_conn_t *c)
             rc = -1;
             break;
         }
+        esl_conn_begin(c);
         esl_conn_handle(c, pkt);
+        esl_conn_end(c);
         apr_pool_clear(c->scratch);
     }
     if (off > 0) {
@@ -790,13 +685,21 @@ static int esl_conn_check_overflow(esl_conn_t *c)
     return 1;
 }
 
+static int esl_conn_broken(esl_conn_t *c)
+{
+    int b;
+    pthread_mutex_lock(&c->lock);
+    b = c->broken;
+    pthread_mutex_unlock(&c->lock);
+    return b;
+}
+
 static void esl_conn_loop(esl_conn_t *c)
 {
     static const char greeting[] = "Content-Type: auth/request\n\n";
-    int more = 0;
 
-    if (esl_conn_write2(c, greeting, sizeof(greeting) - 1, NULL, 0) != APR_SUCCESS)
-        return;
+    esl_conn_begin(c);
+    esl_conn_answer_text(c, greeting);
 
     while (!c->quit) {
         struct pollfd pf[2] = {{c->fd, POLLIN, 0}, {c->wake_fd, POLLIN, 0}};
@@ -806,19 +709,9 @@ static void esl_conn_loop(esl_conn_t *c)
             esl_conn_disconnect(c, ESL_SHUTDOWN);
             break;
         }
-        if (esl_conn_check_overflow(c))
+        if (esl_conn_check_overflow(c) || esl_conn_broken(c))
             break;
-        if (c->authed) {
-            more = esl_conn_drain(c);
-            if (more < 0) {
-                /* a write gave up: because the queue overflowed meanwhile, or the peer left */
-                esl_conn_check_overflow(c);
-                break;
-            }
-        }
-        if (more > 0) {
-            timeout = 0;
-        } else if (!c->authed) {
+        if (!c->authed) {
             apr_time_t left = c->auth_deadline - apr_time_now();
             if (left <= 0) {
                 aorta_log(AORTA_LOG_NOTICE, "event socket: %s:%d did not authenticate within %d s\n", c->ip, c->port,
@@ -849,14 +742,122 @@ static void esl_conn_loop(esl_conn_t *c)
     }
 }
 
+/* Take the socket back from the writer; afterwards the writer never touches c again. */
+static void esl_conn_detach(esl_conn_t *c)
+{
+    int add, done;
+
+    pthread_mutex_lock(&c->lock);
+    c->detach = 1;
+    add = !c->in_writer;
+    c->in_writer = 1;
+    pthread_mutex_unlock(&c->lock);
+    esl_writer_hand(c->srv->writer, c, add, 1);
+    for (;;) {
+        pthread_mutex_lock(&c->lock);
+        done = c->detached;
+        pthread_mutex_unlock(&c->lock);
+        if (done)
+            return;
+        esl_conn_sleep(c);
+    }
+}
+
+/*
+ * Write all of @p iov, waiting for room until @p end at most (a time in the past: only what
+ * fits now). Returns APR_SUCCESS or an error.
+ */
+static apr_status_t esl_conn_writev(esl_conn_t *c, struct iovec *iov, int n, apr_time_t end)
+{
+    while (n > 0) {
+        struct msghdr mh;
+        ssize_t w;
+        memset(&mh, 0, sizeof(mh));
+        mh.msg_iov = iov;
+        mh.msg_iovlen = (size_t)n;
+        w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w >= 0) {
+            while (n > 0 && (size_t)w >= iov->iov_len) {
+                w -= (ssize_t)iov->iov_len;
+                iov++;
+                n--;
+            }
+            if (n > 0) {
+                iov->iov_base = (char *)iov->iov_base + w;
+                iov->iov_len -= (size_t)w;
+            }
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return APR_FROM_OS_ERROR(errno);
+        for (;;) {
+            struct pollfd pf = {c->fd, POLLOUT, 0};
+            apr_time_t left = end - apr_time_now();
+            int r;
+            if (left <= 0)
+                return APR_TIMEUP;
+            r = poll(&pf, 1, (int)apr_time_msec(left) + 1);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0)
+                return APR_FROM_OS_ERROR(errno);
+            if (pf.revents & (POLLOUT | POLLERR | POLLHUP))
+                break;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/*
+ * After detach: finish the batch the writer left half written (so the notice starts on a
+ * frame boundary), write the replies not yet written (e.g. "+OK bye" during shutdown) and
+ * the disconnect notice, within ESL_NOTICE_MS for a goodbye and without waiting otherwise.
+ * Queued events and log lines are dropped.
+ */
+static void esl_conn_send_last(esl_conn_t *c)
+{
+    apr_time_t end = apr_time_now() + (c->notice == ESL_GOODBYE ? apr_time_from_msec(ESL_NOTICE_MS) : 0);
+    apr_status_t st = APR_SUCCESS;
+    esl_out_t *o = &c->out;
+    esl_item_t it;
+
+    if (c->notice && !c->broken && o->iov_pos < o->iov_n)
+        st = esl_conn_writev(c, o->iov + o->iov_pos, o->iov_n - o->iov_pos, end);
+    esl_out_finish(c);
+    pthread_mutex_lock(&c->lock);
+    while (esl_queue_pop(c->queue, &it)) {
+        if (it.kind == ESL_ITEM_REPLY && c->notice && !c->broken && st == APR_SUCCESS) {
+            esl_reply_t *r = it.ptr;
+            struct iovec iov = {r->data, r->len};
+            pthread_mutex_unlock(&c->lock); /* no one else takes from the queue any more */
+            st = esl_conn_writev(c, &iov, 1, end);
+            pthread_mutex_lock(&c->lock);
+        }
+        esl_item_free(&it);
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (c->notice && !c->broken && st == APR_SUCCESS) {
+        char head[96];
+        struct iovec iov[2];
+        int n = snprintf(head, sizeof(head), "Content-Type: text/disconnect-notice\nContent-Length: %u\n\n",
+                         (unsigned)strlen(c->notice));
+        iov[0].iov_base = head;
+        iov[0].iov_len = (size_t)n;
+        iov[1].iov_base = (void *)c->notice;
+        iov[1].iov_len = strlen(c->notice);
+        esl_conn_writev(c, iov, 2, end);
+    }
+}
+
 static void *esl_conn_main(void *arg)
 {
     esl_conn_t *c = arg;
-    esl_item_t it;
 
     esl_conn_loop(c);
     if (c->notice != ESL_LOST)
-        esl_conn_check_overflow(c); /* a reply's write may have been the one that gave up */
+        esl_conn_check_overflow(c); /* a reply's wait may have ended because of it */
 
     /* Stop the producers first: after unbind no callback of ours runs or will run. */
     pthread_mutex_lock(&c->lock);
@@ -869,16 +870,11 @@ static void *esl_conn_main(void *arg)
     c->ev_binding = NULL;
     c->log_binding = NULL;
 
-    if (c->notice)
-        esl_conn_send_notice(c, c->notice, c->notice == ESL_GOODBYE ? ESL_NOTICE_MS : 0);
+    esl_conn_detach(c);
+    esl_conn_send_last(c);
     shutdown(c->fd, SHUT_RDWR);
     close(c->fd);
     c->fd = -1;
-
-    pthread_mutex_lock(&c->lock);
-    while (esl_queue_pop(c->queue, &it))
-        esl_free_item(&it);
-    pthread_mutex_unlock(&c->lock);
     free(c->rbuf);
     c->rbuf = NULL;
     aorta_log(AORTA_LOG_DEBUG, "event socket: connection %u from %s:%d closed\n", c->id, c->ip, c->port);
@@ -924,6 +920,7 @@ apr_status_t esl_conn_start(esl_server_t *srv, int fd, const char *ip, int port)
     c->rbuf = malloc(c->rcap);
     c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     aorta_pool_create(&c->scratch, pool);
+    aorta_pool_create(&c->out.pool, pool);
     pthread_mutex_init(&c->lock, NULL);
     c->sub = esl_sub_create(pool);
     c->filters = esl_filters_create(pool);

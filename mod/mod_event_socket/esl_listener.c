@@ -141,6 +141,7 @@ void esl_server_stop(esl_server_t *srv)
         esl_conn_wake(c);
     pthread_mutex_unlock(&srv->lock);
     esl_conn_reap(srv, 1);
+    esl_writer_stop(srv); /* no connection is left to detach from it */
 
     /* bgapi jobs run our code on the core's workers: the module must outlive them */
     pthread_mutex_lock(&srv->lock);

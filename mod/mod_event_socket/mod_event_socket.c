@@ -2,7 +2,8 @@
  * mod_event_socket.c — glue for the FreeSWITCH-compatible inbound event socket: the module
  * definition, the event_socket.conf settings table, and load / runtime / shutdown.
  *
- * The protocol lives in esl_conn.c (one thread per connection), the listening socket in
+ * The protocol lives in esl_conn.c (one thread per connection for its commands) and
+ * esl_writer.c (one thread writing to every connection), the listening socket in
  * esl_listener.c, bgapi jobs in esl_bgapi.c, and the pure pieces (framing, subscriptions,
  * filters, the bounded queue, the ACL) in esl_proto.c, esl_sub.c, esl_filter.c, esl_queue.c
  * and esl_acl.c. Configuration changes take effect at `module reload mod_event_socket`
@@ -103,7 +104,13 @@ static apr_status_t esl_load(aorta_module_t *mod, apr_pool_t *pool)
     srv->listen_fd = -1;
     pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->jobs_done, NULL);
+    if ((st = esl_writer_start(srv)) != APR_SUCCESS) {
+        pthread_cond_destroy(&srv->jobs_done);
+        pthread_mutex_destroy(&srv->lock);
+        return st;
+    }
     if ((st = esl_server_listen(srv)) != APR_SUCCESS) {
+        esl_writer_stop(srv);
         pthread_cond_destroy(&srv->jobs_done);
         pthread_mutex_destroy(&srv->lock);
         return st;
