@@ -4,6 +4,8 @@
 #   ./build/dev.sh run              build, then start aorta in the foreground with the shipped configuration
 #   ./build/dev.sh test [--sanitize] build, then run every test suite; ends with "N passed, N failed"
 #   ./build/dev.sh reference        regenerate docs/reference.md from the settings tables
+#   ./build/dev.sh bench [--short]  build, then Kamailio and aorta side by side (bench/bench.py) and the
+#                                   micro-benchmarks (bench/micro.py); tables in bench/results/
 #   ./build/dev.sh distcheck        make distcheck
 # --sanitize builds with ASan+UBSan into ./_build-sanitize and ./_install-sanitize.
 set -euo pipefail
@@ -14,9 +16,11 @@ cd "$top"
 cmd=${1:-build}
 shift || true
 sanitize=no
+short=()
 for a in "$@"; do
     case "$a" in
         --sanitize) sanitize=yes ;;
+        --short) short=(--short) ;;
         *) echo "dev.sh: unknown option $a" >&2; exit 2 ;;
     esac
 done
@@ -97,8 +101,20 @@ case "$cmd" in
         do_build
         make -C "$builddir" distcheck
         ;;
+    bench)
+        need_pkgs python3 procps sqlite3
+        do_build
+        mkdir -p "$top/bench/results"
+        stamp=$(date -u +%Y%m%dT%H%M%SZ)
+        # bench.py installs SIPp and Kamailio itself when they are missing
+        AORTA_PREFIX="$prefix" python3 "$top/bench/bench.py" "${short[@]}" \
+            --markdown "$top/bench/results/bench-$stamp.md"
+        AORTA_PREFIX="$prefix" python3 "$top/bench/micro.py" "${short[@]}" \
+            --markdown "$top/bench/results/micro-$stamp.md"
+        echo "dev.sh: tables in bench/results/bench-$stamp.md and bench/results/micro-$stamp.md"
+        ;;
     *)
-        echo "usage: $0 build|run|test [--sanitize]|reference|distcheck" >&2
+        echo "usage: $0 build|run|test [--sanitize]|reference|distcheck|bench [--short]" >&2
         exit 2
         ;;
 esac

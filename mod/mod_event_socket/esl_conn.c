@@ -855,6 +855,7 @@ static void *esl_conn_main(void *arg)
 {
     esl_conn_t *c = arg;
 
+    aorta_thread_name("esl-conn");
     esl_conn_loop(c);
     if (c->notice != ESL_LOST)
         esl_conn_check_overflow(c); /* a reply's wait may have ended because of it */

@@ -318,6 +318,7 @@ static void *esl_writer_main(void *arg)
 {
     esl_writer_t *w = arg;
     struct epoll_event evs[ESL_EPOLL_EVENTS];
+    aorta_thread_name("esl-writer");
 
     for (;;) {
         esl_conn_t *r, *c, **pp;

@@ -14,6 +14,11 @@ static const char *validate_store(const aorta_setting_t *s, const char *value, a
     return loc_store_find(value) ? NULL : "must be memory, sqlite or pgsql";
 }
 
+static const char *validate_sync(const aorta_setting_t *s, const char *value, apr_pool_t *pool)
+{
+    return strcmp(value, "normal") && strcmp(value, "full") ? "must be normal or full" : NULL;
+}
+
 static const char *validate_contact(const aorta_setting_t *s, const char *value, apr_pool_t *pool)
 {
     if (strncasecmp(value, "sip:", 4) && strncasecmp(value, "sips:", 5))
@@ -26,6 +31,10 @@ const aorta_setting_t loc_location_settings[] = {
      "where contacts persist: memory | sqlite | pgsql (shared by several nodes)"},
     {"dsn", AORTA_SETTING_STRING, NULL, offsetof(loc_conf_t, dsn), NULL, 0, 0, NULL, 0,
      "sqlite: database file (default <data dir>/location.db); pgsql: a libpq connection string (required)"},
+    {"sqlite-synchronous", AORTA_SETTING_STRING, "normal", offsetof(loc_conf_t, sqlite_sync), NULL, 0, 0,
+     validate_sync, 0,
+     "sqlite: normal = a committed binding survives a crash of aorta, not a power cut; full = it is on disk "
+     "(fsync) before its 200 OK, one fsync per group commit"},
     {NULL}};
 
 const aorta_setting_t loc_aor_settings[] = {
@@ -73,6 +82,7 @@ apr_status_t loc_conf_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_co
             } else if (!have_location) {
                 lc->store = tmp.store;
                 lc->dsn = tmp.dsn;
+                lc->sqlite_sync = tmp.sqlite_sync;
                 have_location = 1;
                 first_location = ln;
             }

@@ -20,6 +20,7 @@
 typedef struct loc_conf {
     const char *store;       /**< "memory" | "sqlite" | "pgsql" */
     const char *dsn;
+    const char *sqlite_sync; /**< "normal" | "full" */
     apr_hash_t *aors;        /**< name -> loc_aor_conf_t* */
     apr_array_header_t *aor_order; /**< loc_aor_conf_t*, configuration order */
     int qualify_any;         /**< some AOR has qualify-frequency */
@@ -105,7 +106,8 @@ typedef void (*loc_store_row_fn)(loc_contact_t *c, void *user);
 typedef struct loc_store_ops {
     const char *name;
     int durable; /**< 0: memory (no writer thread) */
-    apr_status_t (*open)(loc_store_t **s, const char *dsn, apr_pool_t *pool);
+    /** @p sync_full: every commit reaches the disk before it returns (sqlite; others ignore it). */
+    apr_status_t (*open)(loc_store_t **s, const char *dsn, int sync_full, apr_pool_t *pool);
     /** Delete rows expired at @p now, then call @p fn for each remaining row. */
     apr_status_t (*load)(loc_store_t *s, apr_time_t now, loc_store_row_fn fn, void *user);
     /** Apply @p n operations in one transaction. */

@@ -11,7 +11,7 @@
 #include <apr_strings.h>
 #include <string.h>
 
-static apr_status_t mem_open(loc_store_t **s, const char *dsn, apr_pool_t *pool)
+static apr_status_t mem_open(loc_store_t **s, const char *dsn, int sync_full, apr_pool_t *pool)
 {
     *s = NULL;
     return APR_SUCCESS;

@@ -233,8 +233,9 @@ static apr_status_t pg_connect(loc_store_t *s)
     return APR_SUCCESS;
 }
 
-static apr_status_t pg_open(loc_store_t **out, const char *dsn, apr_pool_t *pool)
+static apr_status_t pg_open(loc_store_t **out, const char *dsn, int sync_full, apr_pool_t *pool)
 {
+    (void)sync_full; /* PostgreSQL's own synchronous_commit decides */
     loc_store_t *s = apr_pcalloc(pool, sizeof *s);
     apr_status_t rv;
     s->pool = pool;

@@ -38,7 +38,7 @@ static apr_status_t sq_exec(loc_store_t *s, const char *sql)
     return APR_SUCCESS;
 }
 
-static apr_status_t sq_open(loc_store_t **out, const char *dsn, apr_pool_t *pool)
+static apr_status_t sq_open(loc_store_t **out, const char *dsn, int sync_full, apr_pool_t *pool)
 {
     loc_store_t *s = apr_pcalloc(pool, sizeof *s);
     const char *err = NULL;
@@ -55,7 +55,7 @@ static apr_status_t sq_open(loc_store_t **out, const char *dsn, apr_pool_t *pool
         return AORTA_ESTORE;
     }
     if ((rv = sq_exec(s, "PRAGMA journal_mode=WAL")) != APR_SUCCESS ||
-        (rv = sq_exec(s, "PRAGMA synchronous=NORMAL")) != APR_SUCCESS ||
+        (rv = sq_exec(s, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL")) != APR_SUCCESS ||
         (rv = sq_exec(s, "PRAGMA busy_timeout=200")) != APR_SUCCESS ||
         (rv = sq_exec(s, "CREATE TABLE IF NOT EXISTS location (aor TEXT NOT NULL, uri TEXT NOT NULL, params TEXT, "
                          "path TEXT, user_agent TEXT, call_id TEXT, cseq INTEGER, expires INTEGER, "

@@ -100,7 +100,8 @@ static apr_status_t location_load(aorta_module_t *mod, apr_pool_t *pool)
     if ((rv = apr_thread_rwlock_create(&loc->sub_lock, pool)) != APR_SUCCESS ||
         (rv = loc_mem_init(pool)) != APR_SUCCESS || (rv = loc_table_create(&loc->table, pool)) != APR_SUCCESS)
         return rv;
-    if ((rv = loc->store_ops->open(&loc->store, conf->dsn, pool)) != APR_SUCCESS) {
+    if ((rv = loc->store_ops->open(&loc->store, conf->dsn, !strcmp(conf->sqlite_sync, "full"), pool)) !=
+        APR_SUCCESS) {
         aorta_log(AORTA_LOG_ERR, "mod_location: cannot open the %s store (%s)", conf->store, conf->dsn);
         return rv;
     }

@@ -16,7 +16,7 @@ import aorta_test as at
 
 DEADLINE = 400
 
-SCENARIOS = ["register", "reregister", "unregister", "auth-memory", "auth-sqlite", "auth-sqlite-stock"]
+SCENARIOS = ["register", "reregister", "unregister", "auth-memory", "auth-sqlite", "auth-sqlite-full"]
 COLUMNS = ["run", "mode", "server", "version", "scenario", "profile", "calls", "ok", "failed", "transactions",
            "retransmissions", "elapsed_s", "rate_per_s", "cpu_ms", "cpu_ms_per_1000", "contacts", "idle_pss_kb",
            "pss_kb", "bytes_per_contact", "settled_pss_kb", "startup_s", "stop_s", "note"]

@@ -1,6 +1,7 @@
 """The location service against the real daemon: persistence across kill -9, expiry by
 the timer (event + purge at restart), admin unregister, listings, and the memory store."""
 import json
+import re
 import os
 import sys
 import time
@@ -117,3 +118,26 @@ def test_store_failure_answers_503_and_reverts():
     out = d.api("show contacts 5000")
     check("192.0.2.72" in out and "192.0.2.70" in out and "192.0.2.71" not in out, out)
     d.stop()
+
+
+def test_sqlite_synchronous_full():
+    # full: each group commit is fsync'ed before its 200 OKs; the bindings behave as ever
+    conf = rl.sip_conf(rl.endpoint("5000", "5000"), rl.aor("5000", max_contacts=10),
+                       location={"store": "sqlite", "sqlite-synchronous": "full"})
+    d = rl.daemon(conf)
+    try:
+        for i in (1, 2):
+            r = rl.register(d, [{"contacts": [f"<sip:5000@192.0.2.{i}:5060>"], "expires": 600, "expect": 200}])
+            check(r and r[-1][0] == 200, f"REGISTER {i}: {r}")
+        d.kill9()
+        d.restart()
+        after = d.api("show contacts 5000")
+        check("192.0.2.1" in after and "192.0.2.2" in after, after)
+    finally:
+        d.stop()
+    # anything else is refused where it is written
+    bad = conf.replace('value="full"', 'value="sometimes"')
+    d = at.Daemon(modules=rl.MODULES, conf={"autoload_configs/sip.conf.xml": bad})
+    rc, out = at.run_check(d.conf_dir, "--mod-dir", d.mod_dir)
+    check(rc == 1, f"--check exit {rc}: {out}")
+    check(re.search(r"sip\.conf\.xml:\d+: .*sqlite-synchronous.*must be normal or full", out), out)

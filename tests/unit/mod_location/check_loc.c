@@ -172,7 +172,7 @@ static loc_t *make_loc(const loc_store_ops_t *ops, const char *dsn, seen_t *seen
     loc->store_ops = ops;
     ck_assert_int_eq(apr_thread_rwlock_create(&loc->sub_lock, pool), APR_SUCCESS);
     ck_assert_int_eq(loc_table_create(&loc->table, pool), APR_SUCCESS);
-    ck_assert_int_eq(ops->open(&loc->store, dsn, pool), APR_SUCCESS);
+    ck_assert_int_eq(ops->open(&loc->store, dsn, 0, pool), APR_SUCCESS);
     loc_global = loc;
     ck_assert_int_eq(ops->load(loc->store, apr_time_now(), loc_table_load_row, loc), APR_SUCCESS);
     ck_assert_int_eq(loc_persist_start(&loc->persist, loc, pool), APR_SUCCESS);
