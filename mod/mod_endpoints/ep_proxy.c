@@ -501,18 +501,24 @@ void ep_proxy_branch_cancel(ep_branch_t *b)
         branch_unref(b);
 }
 
-apr_status_t ep_proxy_ackbye(ep_branch_event_t *ev)
+/* Hand a branch's 2xx (ev->msg, taken) to the profile thread as message @p kind. */
+static apr_status_t post_2xx(ep_branch_event_t *ev, int kind)
 {
     if (!ev || !ev->msg || !ev->priv || ev->status < 200 || ev->status >= 300)
         return APR_EINVAL;
     msg_t *msg = ev->msg;
     ev->msg = NULL;
     ev->sip = NULL;
-    if (ep_profile_post(ev->priv, EP_SUMSG_ACKBYE, msg, NULL) != APR_SUCCESS) {
+    if (ep_profile_post(ev->priv, kind, msg, NULL) != APR_SUCCESS) {
         msg_destroy(msg);
         return AORTA_ESHUTDOWN;
     }
     return APR_SUCCESS;
+}
+
+apr_status_t ep_proxy_ackbye(ep_branch_event_t *ev)
+{
+    return post_2xx(ev, EP_SUMSG_ACKBYE);
 }
 
 void ep_proxy_ackbye_run(ep_profile_t *p, msg_t *msg)
@@ -528,16 +534,7 @@ static int via_is_us(const ep_profile_t *p, const sip_via_t *v)
 
 apr_status_t ep_proxy_forward_2xx(ep_branch_event_t *ev)
 {
-    if (!ev || !ev->msg || !ev->priv || ev->status < 200 || ev->status >= 300)
-        return APR_EINVAL;
-    msg_t *msg = ev->msg;
-    ev->msg = NULL;
-    ev->sip = NULL;
-    if (ep_profile_post(ev->priv, EP_SUMSG_FORWARD_2XX, msg, NULL) != APR_SUCCESS) {
-        msg_destroy(msg);
-        return AORTA_ESHUTDOWN;
-    }
-    return APR_SUCCESS;
+    return post_2xx(ev, EP_SUMSG_FORWARD_2XX);
 }
 
 void ep_proxy_forward_2xx_run(ep_profile_t *p, msg_t *msg)
