@@ -335,7 +335,7 @@ START_TEST(test_sqlite_store)
 END_TEST
 
 /* A store whose commits fail, to check that nothing is reported done or notified. */
-static apr_status_t failing_open(loc_store_t **s, const char *dsn, apr_pool_t *p)
+static apr_status_t failing_open(loc_store_t **s, const char *dsn, int sync_full, apr_pool_t *p)
 {
     *s = NULL;
     return APR_SUCCESS;
