@@ -98,7 +98,8 @@ apr_status_t loc_expire_start(loc_t *loc)
 {
     apr_status_t rv;
     if ((rv = apr_thread_mutex_create(&loc->expire_lock, APR_THREAD_MUTEX_DEFAULT, loc->pool)) != APR_SUCCESS ||
-        (rv = apr_thread_cond_create(&loc->expire_cond, loc->pool)) != APR_SUCCESS)
+        (rv = apr_thread_cond_create(&loc->expire_cond, loc->pool)) != APR_SUCCESS ||
+        (rv = aorta_pool_create(&loc->qualify_pool, loc->pool)) != APR_SUCCESS)
         return rv;
     return apr_thread_create(&loc->expire_thread, NULL, expire_main, loc, loc->pool);
 }

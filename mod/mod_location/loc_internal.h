@@ -177,6 +177,7 @@ typedef struct loc {
     apr_thread_cond_t *expire_cond;
     volatile int stopping;
     apr_hash_t *qualify_next;     /**< AOR name -> apr_time_t of its next qualify (expiry thread only) */
+    apr_pool_t *qualify_pool;     /**< qualify_next's: the module pool is allocated from by other threads */
     const char *node;             /**< this node's name (core switchname): origin of our changes */
     struct loc_cluster *cluster;  /**< pgsql: the LISTEN thread (loc_cluster.c), else NULL */
 } loc_t;

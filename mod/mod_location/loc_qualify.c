@@ -129,17 +129,17 @@ static void qualify_contact(const ep_api_t *ep, const loc_contact_t *c, const lo
 void loc_qualify_tick(loc_t *loc, apr_time_t now)
 {
     const ep_api_t *ep = NULL;
+    aorta_module_t *provider = NULL;
     aorta_config_gen_t *gen = NULL;
     const loc_conf_t *conf = loc_conf_acquire(&gen);
-    /* aorta_interface_get() takes the core's module lock, which module unloading holds while
-     * it waits for this thread: ask only when qualify is configured and we are not stopping */
     if (!conf || !conf->qualify_any || loc->stopping)
         goto out;
-    ep = aorta_interface_get(EP_API_NAME);
+    /* mod_endpoints loads after us: held for this tick, so it cannot unload under the sends */
+    ep = aorta_interface_acquire(EP_API_NAME, &provider);
     if (!ep || ep->version < EP_API_VERSION)
         goto out;
     if (!loc->qualify_next)
-        loc->qualify_next = apr_hash_make(loc->pool); /* only this thread uses it */
+        loc->qualify_next = apr_hash_make(loc->qualify_pool); /* only this thread uses it */
     for (int i = 0; i < conf->aor_order->nelts; i++) {
         const loc_aor_conf_t *ac = APR_ARRAY_IDX(conf->aor_order, i, loc_aor_conf_t *);
         if (ac->qualify_frequency <= 0)
@@ -148,8 +148,8 @@ void loc_qualify_tick(loc_t *loc, apr_time_t now)
         if (next && *next > now)
             continue;
         if (!next) {
-            next = apr_palloc(loc->pool, sizeof *next);
-            apr_hash_set(loc->qualify_next, apr_pstrdup(loc->pool, ac->name), APR_HASH_KEY_STRING, next);
+            next = apr_palloc(loc->qualify_pool, sizeof *next);
+            apr_hash_set(loc->qualify_next, apr_pstrdup(loc->qualify_pool, ac->name), APR_HASH_KEY_STRING, next);
         }
         *next = now + apr_time_from_sec(ac->qualify_frequency);
         apr_pool_t *tmp;
@@ -164,6 +164,7 @@ void loc_qualify_tick(loc_t *loc, apr_time_t now)
         apr_pool_destroy(tmp);
     }
 out:
+    aorta_interface_release(provider);
     if (gen)
         aorta_module_config_release(gen);
 }
