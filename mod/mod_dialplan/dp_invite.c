@@ -13,6 +13,7 @@
  */
 #include "dp_internal.h"
 #include "mod_endpoints/ep_api.h"
+#include "mod_location/loc_api.h"
 #include <apr_strings.h>
 
 static const ep_api_t *dp_ep;
@@ -146,6 +147,13 @@ apr_status_t dp_invite_start(aorta_module_t *mod)
 {
     apr_status_t rv;
     if ((rv = aorta_interface_require(mod, EP_API_NAME, (const void **)&dp_ep)) != APR_SUCCESS)
+        return rv;
+    /* Legs and outgoing requests look the location up when they run; when it is loaded now,
+     * record the dependency too, so mod_location cannot be unloaded under them. Without it,
+     * sip/... legs fail with 503 (a later `module load mod_location` needs `module reload
+     * mod_dialplan` for the same guarantee). */
+    const void *loc;
+    if (aorta_interface_get(LOC_API_NAME) && (rv = aorta_interface_require(mod, LOC_API_NAME, &loc)) != APR_SUCCESS)
         return rv;
     if (dp_ep->version != EP_API_VERSION) {
         aorta_log(AORTA_LOG_ERR, "mod_dialplan: endpoints interface version %d, built for %d", dp_ep->version,
