@@ -221,3 +221,18 @@ def test_check_flag_reports_dialplan_errors():
     d = dplib.daemon()
     rc, out = at.run_check(d.conf_dir, "--mod-dir", d.mod_dir)
     check(rc == 0 and "configuration OK" in out, out)
+
+
+def test_location_cannot_be_unloaded_under_the_dialplan():
+    # without mod_registrar, mod_dialplan is mod_location's only dependant
+    d = dplib.daemon(modules=["mod_location", "mod_endpoints", "mod_dialplan"]).start()
+    try:
+        out = d.api("module unload mod_location")
+        check(out.startswith("-ERR") and "mod_dialplan" in out, out)
+        check("mod_location" in d.api("show modules"), "mod_location still loaded")
+        # in dependency order both go
+        check("-ERR" not in d.api("module unload mod_dialplan"), "unload mod_dialplan")
+        out = d.api("module unload mod_location")
+        check("-ERR" not in out, out)
+    finally:
+        d.stop()
