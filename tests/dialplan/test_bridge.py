@@ -161,18 +161,55 @@ def stop_all(procs):
         p.stop()
 
 
+class Bridge:
+    """One test's started daemon and the SIPp processes it starts: `with Bridge() as (d, br)`;
+    leaving the block stops every process, then the daemon, whatever the test did."""
+
+    def __init__(self, d=None):
+        self.d = (d or daemon()).start()
+        self.procs = []
+
+    def __enter__(self):
+        return self.d, self
+
+    def __exit__(self, *exc):
+        stop_all(self.procs)
+        self.d.stop()
+
+    def add(self, proc):
+        self.procs.append(proc)
+        return proc
+
+    def phone(self, aor, scenario, name):
+        return self.add(phone(self.d, aor, scenario, name))
+
+    def phones(self, *specs):
+        """Register and start the (aor, scenario, name) phones one after another: each is
+        listening before the next registers, and all before the test starts its call."""
+        return [self.phone(*spec) for spec in specs]
+
+    def call(self, to, code=None):
+        return self.add(call(self.d, to, code))
+
+    def caller(self, scenario, to, *args, kind=socket.SOCK_DGRAM):
+        """The caller (endpoint 6000) running its own UAC scenario from a fresh port."""
+        port = at.free_port(kind, both=True)
+        return self.add(Sipp(self.d, scenario, port, "-s", to, "-key", "from_user", "6000", *args))
+
+
+def wait_all(*procs):
+    """Wait for each process in the order given, checking its exit status."""
+    for p in procs:
+        p.wait()
+
+
 def test_two_phones_on_one_aor_one_answers_the_other_is_cancelled():
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_answer.xml", "alpha")
-        procs.append(a)
-        b = phone(d, "5000", "bridge_uas_cancel.xml", "bravo")
-        procs.append(b)
+    with Bridge() as (d, br):
+        a, b = br.phones(("5000", "bridge_uas_answer.xml", "alpha"),
+                         ("5000", "bridge_uas_cancel.xml", "bravo"))
         out = d.api("dialplan_test default 5000")
         check(out.count("sip/5000/sip:5000@127.0.0.1:") >= 2, out)
-        c = call(d, "5000")
-        procs.append(c)
+        c = br.call("5000")
         c.wait()      # 200 from alpha, ACK and BYE through aorta, 200 to the BYE
         a.wait()      # alpha: INVITE with Record-Route and Max-Forwards 69, ACK, BYE
         b.wait()      # bravo: CANCEL, 487 acknowledged
@@ -180,30 +217,19 @@ def test_two_phones_on_one_aor_one_answers_the_other_is_cancelled():
         d.wait_log(r"INVITE \S+ from endpoint 6000 .* extension local -> 200 OK \(bridge: answered by ")
         d.wait_log(r"proxy \S+: routing in-dialog ACK")
         d.wait_log(r"proxy \S+: routing in-dialog BYE")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_a_2xx_that_crossed_the_callers_cancel_is_forwarded_to_the_caller():
     """RFC 3261 §16.7 step 5: the callee's 200 arrives after the caller's CANCEL was answered
     (487); aorta still forwards it, and the caller ACKs and BYEs that dialog through aorta."""
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_cancel_then_200.xml", "alpha")
-        procs.append(a)
-        port = at.free_port(socket.SOCK_DGRAM, both=True)
-        c = Sipp(d, "bridge_uac_cancel_2xx.xml", port, "-s", "5000", "-key", "from_user", "6000")
-        procs.append(c)
+    with Bridge() as (d, br):
+        a = br.phone("5000", "bridge_uas_cancel_then_200.xml", "alpha")
+        c = br.caller("bridge_uac_cancel_2xx.xml", "5000")
         c.wait()      # the caller: 200 to its CANCEL, 487, then the forwarded 200: ACK, BYE
         a.wait()      # the callee got that ACK and BYE through aorta
         d.wait_log(r"bridge \S+: sip/5000/\S+ answered 200 after the call's final answer: forwarded to the caller")
         d.wait_log(r"proxy \S+: routing in-dialog ACK")
         d.wait_log(r"proxy \S+: routing in-dialog BYE")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_a_second_2xx_is_forwarded_and_each_dialog_reaches_its_callee():
@@ -211,16 +237,10 @@ def test_a_second_2xx_is_forwarded_and_each_dialog_reaches_its_callee():
     aorta sends it. The caller gets both 200s (RFC 3261 §16.7 step 5), ACKs both and hangs up
     both dialogs, bravo's first: each ACK and BYE must reach its own phone, and the first BYE
     must not end the routing of the other dialog of the same Call-ID."""
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_answer.xml", "alpha")
-        procs.append(a)
-        b = phone(d, "5000", "bridge_uas_cancel_then_200.xml", "bravo")
-        procs.append(b)
-        port = at.free_port(socket.SOCK_DGRAM, both=True)
-        c = Sipp(d, "bridge_uac_two_2xx.xml", port, "-s", "5000", "-key", "from_user", "6000")
-        procs.append(c)
+    with Bridge() as (d, br):
+        a, b = br.phones(("5000", "bridge_uas_answer.xml", "alpha"),
+                         ("5000", "bridge_uas_cancel_then_200.xml", "bravo"))
+        c = br.caller("bridge_uac_two_2xx.xml", "5000")
         c.wait()      # 200 (alpha's X-Phone), ACK, 200, ACK, BYE 200, BYE 200
         a.wait()      # alpha: ACK and BYE
         b.wait()      # bravo: CANCEL, then its 200's ACK and BYE
@@ -229,59 +249,32 @@ def test_a_second_2xx_is_forwarded_and_each_dialog_reaches_its_callee():
                    r"forwarded to the caller" % b.port)
         at.wait_for(lambda: len(re.findall(r"proxy \S+: routing in-dialog BYE", d.log())) == 2, timeout=10,
                     what="both dialogs' BYE routed")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_a_retransmitted_2xx_reaches_the_caller():
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_answer.xml", "alpha")   # retransmits 200 until the ACK
-        procs.append(a)
-        port = at.free_port(socket.SOCK_DGRAM, both=True)
-        c = Sipp(d, "bridge_uac_slow_ack.xml", port, "-s", "5000", "-key", "from_user", "6000")
-        procs.append(c)
-        c.wait()
-        a.wait()
+    with Bridge() as (d, br):
+        a = br.phone("5000", "bridge_uas_answer.xml", "alpha")   # retransmits 200 until the ACK
+        wait_all(br.caller("bridge_uac_slow_ack.xml", "5000"), a)
         d.wait_log(r"proxy \S+: forwarding a retransmitted 2xx statelessly")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_a_reinvite_follows_the_dialog_through_the_proxy():
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_answer_reinvite.xml", "alpha")
-        procs.append(a)
-        port = at.free_port(socket.SOCK_DGRAM, both=True)
-        c = Sipp(d, "bridge_uac_reinvite.xml", port, "-s", "5000", "-key", "from_user", "6000")
-        procs.append(c)
-        c.wait()
-        a.wait()
+    with Bridge() as (d, br):
+        a = br.phone("5000", "bridge_uas_answer_reinvite.xml", "alpha")
+        wait_all(br.caller("bridge_uac_reinvite.xml", "5000"), a)
         d.wait_log(r"proxy \S+: routing in-dialog INVITE")
         d.wait_log(r"proxy \S+: routing in-dialog BYE")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_unloading_mod_dialplan_stops_a_ringing_call():
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_cancel.xml", "alpha")
-        procs.append(a)
+    with Bridge() as (d, br):
+        a = br.phone("5000", "bridge_uas_cancel.xml", "alpha")
         path = dplib.invite_scenario(503, provisional=180)
         with open(path) as f:
             text = f.read().replace('<recv response="180"/>', '<recv response="180" optional="true"/>')
         with open(path, "w") as f:
             f.write(text)
-        c = Sipp(d, path, at.free_port(socket.SOCK_DGRAM, both=True), "-s", "5000", "-key", "from_user", "6000")
-        procs.append(c)
+        c = br.caller(path, "5000")
         d.wait_log(r"bridge \S+: leg sip/5000/\S+ -> ")
         out = d.api("module unload mod_dialplan", timeout=30)
         check("-ERR" not in out, out)
@@ -289,26 +282,15 @@ def test_unloading_mod_dialplan_stops_a_ringing_call():
         a.wait()      # the ringing phone got CANCEL
         d.wait_log(r"bridge \S+: unloading: cancelling 1 leg")
         d.wait_log(r"-> 503 Service Unavailable \(bridge: mod_dialplan is unloading\)")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_the_callee_hangs_up_through_the_proxy():
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_answer_bye.xml", "alpha")
-        procs.append(a)
-        port = at.free_port(socket.SOCK_DGRAM, both=True)
-        c = Sipp(d, "bridge_uac_bye_in.xml", port, "-s", "5000", "-key", "from_user", "6000")
-        procs.append(c)
+    with Bridge() as (d, br):
+        a = br.phone("5000", "bridge_uas_answer_bye.xml", "alpha")
+        c = br.caller("bridge_uac_bye_in.xml", "5000")
         c.wait()      # the callee's BYE reached the caller through aorta
         a.wait()      # ... and the caller's 200 came back
         d.wait_log(r"proxy \S+: routing in-dialog BYE")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_legs_follow_the_nat_source_and_the_registered_path():
@@ -317,22 +299,16 @@ def test_legs_follow_the_nat_source_and_the_registered_path():
     import test_outgoing as to
     aors = AORS.replace('<aor name="5001"><param name="max-contacts" value="10"/>',
                         '<aor name="5001"><param name="max-contacts" value="10"/><param name="support-path" value="true"/>')
-    d = dplib.daemon(dialplan=DIALPLAN, sip=dplib.sip_conf(ENDPOINTS, aors)).start()
-    procs = []
-    try:
+    with Bridge(dplib.daemon(dialplan=DIALPLAN, sip=dplib.sip_conf(ENDPOINTS, aors))) as (d, br):
         # NAT: the phone registers from its port with a Contact where nobody listens
         nat = at.free_port(socket.SOCK_DGRAM, both=True)
         dead = at.free_port(socket.SOCK_DGRAM, both=True)
         to.register_from(d, nat, user="5000", contact_port=dead)
         out = d.api("dial_contacts 5000")
         check(f"sip_network_destination=sip:127.0.0.1:{nat}" in out, out)
-        a = Sipp(d, "bridge_uas_answer.xml", nat, "-key", "phone_name", "natted")
-        procs.append(a)
+        a = br.add(Sipp(d, "bridge_uas_answer.xml", nat, "-key", "phone_name", "natted"))
         at.wait_for(lambda: port_bound(nat), timeout=10, what="phone listening")
-        c = call(d, "5000")
-        procs.append(c)
-        c.wait()
-        a.wait()
+        wait_all(br.call("5000"), a)
         d.wait_log(r"leg sip/5000/sip:5000@127\.0\.0\.1:%d -> sip:5000@127\.0\.0\.1:%d via sip:127\.0\.0\.1:%d;"
                    % (dead, dead, nat))
         d.wait_log(r"bridge \S+: answered by sip/5000/sip:5000@127\.0\.0\.1:%d \(200 OK\)" % dead)
@@ -342,37 +318,22 @@ def test_legs_follow_the_nat_source_and_the_registered_path():
         to.register_from(d, src, user="5001", contact_port=dead, path=f"<sip:127.0.0.1:{edge};lr>")
         out = d.api("dial_contacts 5001")
         check(f"sip_route=<sip:127.0.0.1:{edge};lr>" in out, out)
-        b = Sipp(d, "bridge_uas_answer.xml", edge, "-key", "phone_name", "behind-edge")
-        procs.append(b)
+        b = br.add(Sipp(d, "bridge_uas_answer.xml", edge, "-key", "phone_name", "behind-edge"))
         at.wait_for(lambda: port_bound(edge), timeout=10, what="edge listening")
-        c = call(d, "path")
-        procs.append(c)
-        c.wait()
-        b.wait()
+        wait_all(br.call("path"), b)
         d.wait_log(r"leg sip/5001/sip:5001@127\.0\.0\.1:%d -> sip:5001@127\.0\.0\.1:%d route <sip:127\.0\.0\.1:%d;lr>"
                    % (dead, dead, edge))
         d.wait_log(r"bridge \S+: answered by sip/5001/sip:5001@127\.0\.0\.1:%d \(200 OK\)" % dead)
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_a_tcp_caller_reaches_a_udp_phone():
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_answer.xml", "alpha")   # UDP
-        procs.append(a)
-        port = at.free_port(socket.SOCK_STREAM, both=True)
-        c = Sipp(d, "bridge_uac.xml", port, "-s", "5000", "-key", "from_user", "6000", "-t", "t1")
-        procs.append(c)
+    with Bridge() as (d, br):
+        a = br.phone("5000", "bridge_uas_answer.xml", "alpha")   # UDP
+        c = br.caller("bridge_uac.xml", "5000", "-t", "t1", kind=socket.SOCK_STREAM)
         c.wait()      # over TCP: 200 with Record-Route ;transport=tcp, ACK and BYE back over TCP
         a.wait()
         d.wait_log(r"INVITE \S+ from 127\.0\.0\.1:\d+/tcp identified as endpoint 6000")
         d.wait_log(r"proxy \S+: routing in-dialog BYE")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_the_callers_bye_reaches_a_callee_behind_nat():
@@ -380,24 +341,18 @@ def test_the_callers_bye_reaches_a_callee_behind_nat():
     reached at its source address for the INVITE and, remembered per dialog, for the caller's
     ACK and BYE (the Request-URI stays the Contact)."""
     import test_outgoing as to
-    d = daemon().start()
-    procs = []
-    try:
+    with Bridge() as (d, br):
         nat = at.free_port(socket.SOCK_DGRAM, both=True)
         dead = at.free_port(socket.SOCK_DGRAM, both=True)
         to.register_from(d, nat, user="5000", contact_port=dead)
-        a = Sipp(d, "bridge_uas_answer_nat.xml", nat, "-key", "phone_name", "natted", "-key", "contact_port", str(dead))
-        procs.append(a)
+        a = br.add(Sipp(d, "bridge_uas_answer_nat.xml", nat, "-key", "phone_name", "natted",
+                        "-key", "contact_port", str(dead)))
         at.wait_for(lambda: port_bound(nat), timeout=10, what="phone listening")
-        c = call(d, "5000")
-        procs.append(c)
+        c = br.call("5000")
         c.wait()      # the BYE's 200 came back from the phone
         a.wait()      # the phone got the ACK and the BYE
         d.wait_log(r"proxy \S+: routing in-dialog ACK via sip:127\.0\.0\.1:%d;transport=udp" % nat)
         d.wait_log(r"proxy \S+: routing in-dialog BYE via sip:127\.0\.0\.1:%d;transport=udp" % nat)
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def register_tcp(d, port, user):
@@ -431,15 +386,12 @@ def test_a_udp_caller_reaches_a_tcp_phone_with_double_record_route():
     aorta over UDP, reach it over TCP because of the Route entry aorta left for the callee side."""
     if not __import__("shutil").which("sipp"):
         raise at.Skip("sipp not installed")
-    d = daemon().start()
-    procs = []
-    try:
+    with Bridge() as (d, br):
         port = at.free_port(socket.SOCK_STREAM, both=True)
         register_tcp(d, port, "5000")
         out = d.api("dial_contacts 5000")
         check(f"sip:5000@127.0.0.1:{port};transport=tcp" in out and "sip_network_destination" not in out, out)
-        a = Sipp(d, "bridge_uas_answer_tcp.xml", port, "-key", "phone_name", "tcp", "-t", "t1")
-        procs.append(a)
+        a = br.add(Sipp(d, "bridge_uas_answer_tcp.xml", port, "-key", "phone_name", "tcp", "-t", "t1"))
 
         def tcp_listening():
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -448,176 +400,91 @@ def test_a_udp_caller_reaches_a_tcp_phone_with_double_record_route():
             finally:
                 s.close()
         at.wait_for(tcp_listening, timeout=10, what="tcp phone listening")
-        c = call(d, "5000")   # UDP
-        procs.append(c)
-        c.wait()
-        a.wait()
+        wait_all(br.call("5000"), a)   # the caller on UDP
         d.wait_log(r"proxy \S+: routing in-dialog ACK via sip:127\.0\.0\.1:%d;transport=tcp" % port)
         d.wait_log(r"proxy \S+: routing in-dialog BYE via sip:127\.0\.0\.1:%d;transport=tcp" % port)
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_failover_after_486():
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_busy.xml", "alpha")
-        procs.append(a)
-        b = phone(d, "5001", "bridge_uas_answer.xml", "bravo")
-        procs.append(b)
-        c = call(d, "failover")
-        procs.append(c)
-        c.wait()
-        a.wait()
-        b.wait()
+    with Bridge() as (d, br):
+        a, b = br.phones(("5000", "bridge_uas_busy.xml", "alpha"),
+                         ("5001", "bridge_uas_answer.xml", "bravo"))
+        wait_all(br.call("failover"), a, b)
         d.wait_log(r"bridge \S+: leg sip/5000/5000 failed: 486 Busy Here")
         d.wait_log(r"bridge \S+: answered by sip/5001/5001")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_busy_callee_486_is_relayed_with_its_headers():
     """RFC 3261 §16.7 step 6: the only leg answers 486 with Retry-After and X-Callee; the
     caller gets that response as received (phrase, To tag, headers), not a synthesized 486."""
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_busy_headers.xml", "alpha")
-        procs.append(a)
-        port = at.free_port(socket.SOCK_DGRAM, both=True)
-        c = Sipp(d, "bridge_uac_busy_headers.xml", port, "-s", "5000", "-key", "from_user", "6000")
-        procs.append(c)
-        c.wait()
-        a.wait()
+    with Bridge() as (d, br):
+        a = br.phone("5000", "bridge_uas_busy_headers.xml", "alpha")
+        wait_all(br.caller("bridge_uac_busy_headers.xml", "5000"), a)
         d.wait_log(r"bridge \S+: leg sip/5000\S* failed: 486 Busy Phone Here")
         d.wait_log(r"extension local -> 486 Busy Phone Here \(bridge: USER_BUSY\)")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_continue_on_fail_resumes_the_dialplan_after_a_486():
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_busy.xml", "alpha")
-        procs.append(a)
-        c = call(d, "vm", 480)
-        procs.append(c)
-        c.wait()
-        a.wait()
+    with Bridge() as (d, br):
+        a = br.phone("5000", "bridge_uas_busy.xml", "alpha")
+        wait_all(br.call("vm", 480), a)
         d.wait_log(r"bridge failed: USER_BUSY")
         d.wait_log(r"extension busy-then-voicemail -> 480 Voicemail Later \(respond 480\)")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_failover_after_leg_timeout():
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_cancel.xml", "alpha")   # rings until cancelled
-        procs.append(a)
-        b = phone(d, "5001", "bridge_uas_answer.xml", "bravo")
-        procs.append(b)
-        c = call(d, "timeout")
-        procs.append(c)
+    with Bridge() as (d, br):
+        a, b = br.phones(("5000", "bridge_uas_cancel.xml", "alpha"),   # rings until cancelled
+                         ("5001", "bridge_uas_answer.xml", "bravo"))
+        c = br.call("timeout")
         c.wait()
         a.wait()      # got the CANCEL when leg_timeout (1 s) passed
         b.wait()
         d.wait_log(r"bridge \S+: leg sip/5000/5000 failed: 408 Request Timeout \(leg_timeout\)")
         d.wait_log(r"bridge \S+: answered by sip/5001/5001")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_no_contacts_480_and_best_response():
-    d = daemon().start()
-    procs = []
-    try:
+    with Bridge() as (d, br):
         call(d, "5000", 480).wait()       # dial_contacts: error/user_not_registered
         call(d, "nobody", 480).wait()     # sip/ legs that resolve to no contact
         d.wait_log(r"leg sip/5001 fails at once: 480 \(no AOR of endpoint 5001 has a contact\)")
         # 486 from one leg, no answer within leg_timeout from the other: 486 is the best (4xx < 480? no:
         # both 4xx; RFC 3261 §16.7 picks among the lowest class; dp_best_status prefers the first lowest)
-        a = phone(d, "5000", "bridge_uas_busy.xml", "alpha")
-        procs.append(a)
-        b = phone(d, "5001", "bridge_uas_cancel.xml", "bravo")
-        procs.append(b)
-        c = call(d, "worst", 486)
-        procs.append(c)
-        c.wait()
-        a.wait()
-        b.wait()
-    finally:
-        stop_all(procs)
-        d.stop()
+        a, b = br.phones(("5000", "bridge_uas_busy.xml", "alpha"),
+                         ("5001", "bridge_uas_cancel.xml", "bravo"))
+        wait_all(br.call("worst", 486), a, b)
 
 
 def test_caller_cancel_cancels_every_leg():
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_cancel.xml", "alpha")
-        procs.append(a)
-        b = phone(d, "5000", "bridge_uas_cancel.xml", "bravo")
-        procs.append(b)
-        port = at.free_port(socket.SOCK_DGRAM, both=True)
-        c = Sipp(d, "bridge_uac_cancel.xml", port, "-s", "5000", "-key", "from_user", "6000")
-        procs.append(c)
-        c.wait()
-        a.wait()
-        b.wait()
+    with Bridge() as (d, br):
+        a, b = br.phones(("5000", "bridge_uas_cancel.xml", "alpha"),
+                         ("5000", "bridge_uas_cancel.xml", "bravo"))
+        wait_all(br.caller("bridge_uac_cancel.xml", "5000"), a, b)
         d.wait_log(r"bridge \S+: CANCEL from the caller: cancelling 2 legs")
         d.wait_log(r"extension local -> 487 Request Terminated \(bridge: the caller cancelled\)")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_failed_legs_challenges_are_merged_into_one_401():
     """RFC 3261 §16.7 step 7: both phones of the AOR answer 401, realms alpha and bravo; the
     caller gets one 401 carrying both WWW-Authenticate challenges."""
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_challenge.xml", "alpha")
-        procs.append(a)
-        b = phone(d, "5000", "bridge_uas_challenge.xml", "bravo")
-        procs.append(b)
-        port = at.free_port(socket.SOCK_DGRAM, both=True)
-        c = Sipp(d, "bridge_uac_challenges.xml", port, "-s", "5000", "-key", "from_user", "6000")
-        procs.append(c)
-        c.wait()
-        a.wait()
-        b.wait()
+    with Bridge() as (d, br):
+        a, b = br.phones(("5000", "bridge_uas_challenge.xml", "alpha"),
+                         ("5000", "bridge_uas_challenge.xml", "bravo"))
+        wait_all(br.caller("bridge_uac_challenges.xml", "5000"), a, b)
         d.wait_log(r"bridge \S+: 401 Unauthorized relayed with the challenges of 1 other leg")
         d.wait_log(r"extension local -> 401 Unauthorized \(bridge: CALL_REJECTED\)")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_enterprise_branches_ring_independently():
     """sip/5000/5000|sip/5001/5001 :_: sip/5002/5002: both branches start at once. In the first,
     5000 is busy, so 5001 rings next and answers, while 5002 of the second branch is still
     ringing: it is cancelled. (Tried one after another, 5002 would never ring.)"""
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_busy.xml", "alpha")
-        procs.append(a)
-        b = phone(d, "5001", "bridge_uas_answer.xml", "bravo")
-        procs.append(b)
-        e = phone(d, "5002", "bridge_uas_cancel.xml", "echo")
-        procs.append(e)
-        c = call(d, "enterprise")
-        procs.append(c)
+    with Bridge() as (d, br):
+        a, b, e = br.phones(("5000", "bridge_uas_busy.xml", "alpha"),
+                            ("5001", "bridge_uas_answer.xml", "bravo"),
+                            ("5002", "bridge_uas_cancel.xml", "echo"))
+        c = br.call("enterprise")
         c.wait()      # 200 from bravo, ACK and BYE
         a.wait()      # 486
         b.wait()
@@ -625,32 +492,18 @@ def test_enterprise_branches_ring_independently():
         d.wait_log(r"bridge \S+: leg sip/5000/5000 failed: 486 Busy Here")
         d.wait_log(r"bridge \S+: answered by sip/5001/5001")
         d.wait_log(r"extension enterprise -> 200 OK \(bridge: answered by sip/5001/5001\)")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_enterprise_branches_fail_together_with_the_best_response():
     """Both branches fail (486 and 401): the call fails once both are over, with the best of
     every leg's response (RFC 3261 §16.7: 401 is preferred among 4xx)."""
-    d = daemon().start()
-    procs = []
-    try:
-        a = phone(d, "5000", "bridge_uas_busy.xml", "alpha")
-        procs.append(a)
-        b = phone(d, "5001", "bridge_uas_challenge.xml", "bravo")
-        procs.append(b)
-        c = call(d, "enterprise-fail", 401)
-        procs.append(c)
-        c.wait()
-        a.wait()
-        b.wait()
+    with Bridge() as (d, br):
+        a, b = br.phones(("5000", "bridge_uas_busy.xml", "alpha"),
+                         ("5001", "bridge_uas_challenge.xml", "bravo"))
+        wait_all(br.call("enterprise-fail", 401), a, b)
         d.wait_log(r"bridge \S+: leg sip/5000/5000 failed: 486 Busy Here")
         d.wait_log(r"bridge \S+: leg sip/5001/5001 failed: 401 Unauthorized")
         d.wait_log(r"extension enterprise-fail -> 401 Unauthorized \(bridge: CALL_REJECTED\)")
-    finally:
-        stop_all(procs)
-        d.stop()
 
 
 def test_the_callees_bye_reaches_a_caller_behind_nat():
@@ -659,21 +512,14 @@ def test_the_callees_bye_reaches_a_caller_behind_nat():
     over UDP its source address, over TCP the caller's own connection."""
     if not __import__("shutil").which("sipp"):
         raise at.Skip("sipp not installed")
-    d = daemon().start()
-    procs = []
-    try:
+    with Bridge() as (d, br):
         for aor, transport, kind, sipp_t in (("5000", "udp", socket.SOCK_DGRAM, "u1"),
                                              ("5002", "tcp", socket.SOCK_STREAM, "t1")):
-            a = phone(d, aor, "bridge_uas_answer_bye.xml", "alpha-" + transport)   # the phone is on UDP
-            procs.append(a)
+            a = br.phone(aor, "bridge_uas_answer_bye.xml", "alpha-" + transport)   # the phone is on UDP
             port = at.free_port(kind, both=True)
             dead = at.free_port(kind, both=True)
-            c = Sipp(d, "bridge_uac_bye_in_nat.xml", port, "-s", aor, "-key", "from_user", "6000",
-                     "-key", "dead_port", str(dead), "-t", sipp_t)
-            procs.append(c)
+            c = br.add(Sipp(d, "bridge_uac_bye_in_nat.xml", port, "-s", aor, "-key", "from_user", "6000",
+                            "-key", "dead_port", str(dead), "-t", sipp_t))
             c.wait()      # the BYE arrived at the caller's real socket
             a.wait()      # and its 200 came back to the phone
             d.wait_log(r"proxy \S+: routing in-dialog BYE via sip:127\.0\.0\.1:%d;transport=%s" % (port, transport))
-    finally:
-        stop_all(procs)
-        d.stop()
