@@ -514,6 +514,11 @@ static apr_status_t module_load_locked(const char *name, int critical, aorta_str
     return APR_SUCCESS;
 
 fail:
+    /* load() may have published an interface that a call took before the failure: no new
+     * references, and the held ones end before the library goes */
+    iface_set_closing(mod, 1);
+    while (iface_users(mod) > 0)
+        apr_sleep(1000);
     module_forget_links(mod);
     gen_install(mod, NULL);
     apr_pool_destroy(mod->pool);

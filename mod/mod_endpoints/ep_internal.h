@@ -282,6 +282,8 @@ int ep_pipeline_incoming(ep_profile_t *p, nta_incoming_t *irq, const sip_t *sip)
 /** Root thread: send the stored final reply and free the request. */
 void ep_pipeline_send_final(ep_profile_t *p, ep_request_t *req);
 void ep_pipeline_send_provisional(ep_profile_t *p, ep_request_t *req, ep_reply_rec_t *rec);
+/** A queued provisional reply: send it, then drop the reference it held. */
+void ep_pipeline_provisional_run(ep_profile_t *p, ep_request_t *req, ep_reply_rec_t *rec);
 /** Root thread, at stop: destroy the cached request pools. */
 void ep_pipeline_pools_free(ep_profile_t *p);
 /** Copy a reply into one malloc'd block; NULL on out-of-memory. */

@@ -25,8 +25,9 @@
  *
  * Invariants: the nta_incoming_t is touched only by the root thread; the worker owns the
  * msg copy and the request pool; a request holds two references (the pipeline's and the
- * pending final reply's) and goes back to the root thread when both are gone, so a service
- * may hold() it and reply from any thread, even before its handler returned. The key is the
+ * pending final reply's), plus one per provisional reply queued for the root thread, and
+ * goes back to the root thread when all are gone, so a service may hold() it and reply from
+ * any thread, even before its handler returned, and a final never overtakes a provisional. The key is the
  * To user for REGISTER (one AOR's REGISTERs run in order) and the Call-ID otherwise.
  */
 #include "ep_internal.h"
@@ -300,8 +301,12 @@ apr_status_t ep_reply(ep_request_t *req, int status, const char *phrase, const c
             ep_pipeline_send_provisional(priv->profile, req, rec);
             return APR_SUCCESS;
         }
+        /* the queued reply holds the request: a final given meanwhile on the profile thread
+         * (the fast path sends it at once) must wait until this one has gone out */
+        apr_atomic_inc32(&priv->refs);
         if (ep_profile_post(priv->profile, EP_SUMSG_PROVISIONAL, req, rec) != APR_SUCCESS) {
             free(rec);
+            pipeline_unref(req);
             return APR_EGENERAL;
         }
         return APR_SUCCESS;
@@ -327,8 +332,10 @@ apr_status_t ep_proxy_relay(ep_request_t *req, ep_branch_event_t *ev)
     ev->msg = NULL;
     ev->sip = NULL; /* it pointed into msg, which belongs to the profile thread now */
     if (ev->status < 200) {
+        apr_atomic_inc32(&priv->refs); /* as for a provisional reply() */
         if (ep_profile_post(priv->profile, EP_SUMSG_RELAY, req, msg) != APR_SUCCESS) {
             msg_destroy(msg);
+            pipeline_unref(req);
             return APR_EGENERAL;
         }
         return APR_SUCCESS;
@@ -351,15 +358,22 @@ void ep_proxy_relay_run(ep_profile_t *p, ep_request_t *req, msg_t *msg)
     (void)p;
     if (!priv->irq) {
         msg_destroy(msg);
-        return;
+    } else {
+        sip_via_remove(msg, sip_object(msg));
+        nta_incoming_mreply(priv->irq, msg);
     }
-    sip_via_remove(msg, sip_object(msg));
-    nta_incoming_mreply(priv->irq, msg);
+    pipeline_unref(req); /* the queued relay's reference */
 }
 
 void ep_hold(ep_request_t *req)
 {
     apr_atomic_set32(&((ep_req_priv_t *)req->priv)->held, 1);
+}
+
+void ep_pipeline_provisional_run(ep_profile_t *p, ep_request_t *req, ep_reply_rec_t *rec)
+{
+    ep_pipeline_send_provisional(p, req, rec);
+    pipeline_unref(req); /* the queued reply's reference */
 }
 
 void ep_pipeline_send_provisional(ep_profile_t *p, ep_request_t *req, ep_reply_rec_t *rec)

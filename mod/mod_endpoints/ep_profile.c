@@ -50,7 +50,7 @@ static void profile_deliver(ep_profile_t *p, su_msg_r m, ep_sumsg_t *a)
         ep_pipeline_send_final(p, a->ptr);
         break;
     case EP_SUMSG_PROVISIONAL:
-        ep_pipeline_send_provisional(p, a->ptr, a->ptr2);
+        ep_pipeline_provisional_run(p, a->ptr, a->ptr2);
         break;
     case EP_SUMSG_OUTGOING:
         ep_outgoing_start(p, a->ptr);

@@ -310,8 +310,10 @@ static void esl_writer_release(esl_writer_t *w, esl_conn_t *c)
     pthread_mutex_lock(&c->lock);
     c->in_writer = 0;
     c->detached = 1;
-    pthread_mutex_unlock(&c->lock);
-    esl_conn_wake(c); /* the connection may be freed from here on */
+    /* woken under the lock: the connection thread reads `detached` under it, so it cannot
+     * free the connection (and close wake_fd) before this is done */
+    esl_conn_wake(c);
+    pthread_mutex_unlock(&c->lock); /* the connection may be freed from here on */
 }
 
 static void *esl_writer_main(void *arg)
