@@ -186,6 +186,8 @@ typedef struct ep_profile {
     nta_agent_t *agent;
     nta_leg_t *leg;
 
+    apr_thread_mutex_t *post_lock; /* ep_profile_post against the root's destruction */
+
     /* start-up hand-shake */
     apr_thread_t *thread;
     apr_thread_mutex_t *lock;

@@ -79,15 +79,27 @@ static void profile_deliver(ep_profile_t *p, su_msg_r m, ep_sumsg_t *a)
 apr_status_t ep_profile_post(ep_profile_t *p, int kind, void *ptr, void *ptr2)
 {
     su_msg_r m = SU_MSG_R_INIT;
-    if (!p->root || su_msg_create(m, su_root_task(p->root), su_task_null, profile_deliver, sizeof(ep_sumsg_t)) != 0)
-        return APR_EGENERAL;
-    ep_sumsg_t *a = su_msg_data(m);
-    a->kind = kind;
-    a->ptr = ptr;
-    a->ptr2 = ptr2;
-    if (su_msg_send(m) != 0)
-        return APR_EGENERAL;
-    return APR_SUCCESS;
+    apr_status_t st = APR_EGENERAL;
+    /* the profile thread destroys its root under the same lock: never post to a dead one */
+    apr_thread_mutex_lock(p->post_lock);
+    if (p->root && su_msg_create(m, su_root_task(p->root), su_task_null, profile_deliver, sizeof(ep_sumsg_t)) == 0) {
+        ep_sumsg_t *a = su_msg_data(m);
+        a->kind = kind;
+        a->ptr = ptr;
+        a->ptr2 = ptr2;
+        if (su_msg_send(m) == 0)
+            st = APR_SUCCESS;
+    }
+    apr_thread_mutex_unlock(p->post_lock);
+    return st;
+}
+
+static void profile_root_destroy(ep_profile_t *p)
+{
+    apr_thread_mutex_lock(p->post_lock);
+    su_root_destroy(p->root);
+    p->root = NULL;
+    apr_thread_mutex_unlock(p->post_lock);
 }
 
 /*
@@ -201,7 +213,7 @@ static void *APR_THREAD_FUNC profile_thread(apr_thread_t *thread, void *data)
 
     nta_leg_destroy(p->leg), p->leg = NULL;
     nta_agent_destroy(p->agent), p->agent = NULL;
-    su_root_destroy(p->root), p->root = NULL;
+    profile_root_destroy(p);
     ep_pipeline_pools_free(p);
     profile_report(p, 2);
     (void)thread;
@@ -209,7 +221,7 @@ static void *APR_THREAD_FUNC profile_thread(apr_thread_t *thread, void *data)
 fail:
     if (p->agent)
         nta_agent_destroy(p->agent), p->agent = NULL;
-    su_root_destroy(p->root), p->root = NULL;
+    profile_root_destroy(p);
     profile_report(p, -1);
     return NULL;
 }
@@ -275,6 +287,7 @@ apr_status_t ep_profile_start(ep_mod_t *m, const ep_profile_conf_t *pc, ep_profi
     if ((st = apr_thread_mutex_create(&p->lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS ||
         (st = apr_thread_cond_create(&p->cond, pool)) != APR_SUCCESS ||
         (st = apr_thread_mutex_create(&p->src_lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS ||
+        (st = apr_thread_mutex_create(&p->post_lock, APR_THREAD_MUTEX_DEFAULT, pool)) != APR_SUCCESS ||
         (st = aorta_pool_create(&p->src_pool, pool)) != APR_SUCCESS)
         return st;
     p->sources = apr_hash_make(p->src_pool);
