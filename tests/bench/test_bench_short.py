@@ -10,7 +10,6 @@ import csv
 import os
 import subprocess
 import sys
-import tempfile
 
 import aorta_test as at
 
@@ -31,7 +30,7 @@ def _number(v):
 
 
 def test_bench_short_mode():
-    tmp = tempfile.mkdtemp(prefix="bench-test-")
+    tmp = at.scratch_dir("bench-test-")
     out_csv = os.path.join(tmp, "results.csv")
     md = os.path.join(tmp, "summary.md")
     env = dict(os.environ)

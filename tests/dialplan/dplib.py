@@ -3,7 +3,6 @@ SIP modules and mod_dialplan, `dialplan_test` output parsed into a dict, and SIP
 scenarios generated from invite_final.xml for the status each test expects."""
 import os
 import re
-import tempfile
 
 import aorta_test as at
 
@@ -89,7 +88,7 @@ def invite_scenario(code, provisional=None, to_tag=None):
     prov = f'  <recv response="{provisional}"/>\n' if provisional else ""
     text = text.replace("@CODE@", str(code)).replace("@PROVISIONAL@\n", prov)
     text = text.replace("@TOTAG@", f";tag={to_tag}" if to_tag else "")
-    path = os.path.join(tempfile.mkdtemp(prefix="dp-sipp-"), f"invite_{code}.xml")
+    path = os.path.join(at.scratch_dir("dp-sipp-"), f"invite_{code}.xml")
     with open(path, "w") as f:
         f.write(text)
     return path

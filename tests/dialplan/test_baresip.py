@@ -6,7 +6,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import aorta_test as at  # noqa: E402
@@ -38,7 +37,7 @@ SIP = dplib.sip_conf(
 
 
 def baresip_home(sip_port, listen_port):
-    home = tempfile.mkdtemp(prefix="baresip-")
+    home = at.scratch_dir("baresip-")
     conf = os.path.join(home, ".baresip")
     os.makedirs(conf)
     with open(os.path.join(conf, "config"), "w") as f:

@@ -7,7 +7,6 @@ import re
 import socket
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import aorta_test as at  # noqa: E402
@@ -105,7 +104,7 @@ class Sipp:
     """A SIPp process in the background on a known port; wait() checks its exit status."""
 
     def __init__(self, d, scenario, port, *args, timeout=20):
-        self.cwd = tempfile.mkdtemp(prefix="sipp-bridge-")
+        self.cwd = at.scratch_dir("sipp-bridge-")
         self.scenario = scenario
         self.proc = subprocess.Popen(sipp_argv(scenario, d, port, args, timeout), cwd=self.cwd,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

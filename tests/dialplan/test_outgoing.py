@@ -5,7 +5,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +53,7 @@ def udp_port_taken(port):
 
 def phone(d, port, scenario, calls):
     """A SIPp UAS on 127.0.0.1:port answering `calls` requests; returns the Popen once bound."""
-    cwd = tempfile.mkdtemp(prefix="dp-phone-")
+    cwd = at.scratch_dir("dp-phone-")
     p = subprocess.Popen(["sipp", f"127.0.0.1:{d.sip_port}", "-sf", os.path.join(HERE, scenario), "-i", "127.0.0.1",
                           "-p", str(port), "-m", str(calls), "-nostdin", "-nd", "-trace_err", "-timeout", "30s",
                           "-timeout_error"], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

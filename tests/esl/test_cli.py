@@ -6,10 +6,9 @@ import os
 import pty
 import select
 import subprocess
-import tempfile
 import time
 
-from aorta_test import PREFIX, Daemon, check, free_port
+from aorta_test import PREFIX, Daemon, check, free_port, scratch_dir
 
 DEADLINE = 90
 CLI = os.path.join(PREFIX, "bin", "aorta-cli")
@@ -56,7 +55,7 @@ def test_cli_cannot_connect_or_configure():
     port = free_port()
     p = run("-H", "127.0.0.1", "-P", str(port), "-p", "x", "-x", "status")
     check(p.returncode == 2 and b"cannot connect" in p.stderr, f"{p.returncode} {p.stderr!r}")
-    empty = tempfile.mkdtemp(prefix="aorta-cli-")
+    empty = scratch_dir("aorta-cli-")
     p = run("--conf", empty, "-x", "status")
     check(p.returncode == 2 and b"cannot read" in p.stderr, f"{p.returncode} {p.stderr!r}")
     p = run("--bogus")
@@ -65,7 +64,7 @@ def test_cli_cannot_connect_or_configure():
 
 def test_cli_interactive_console():
     d = _daemon()
-    home = tempfile.mkdtemp(prefix="aorta-cli-home-")
+    home = scratch_dir("aorta-cli-home-")
     pid, fd = pty.fork()
     if pid == 0:
         os.environ["HOME"] = home

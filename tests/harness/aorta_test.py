@@ -72,11 +72,26 @@ def free_port(kind=socket.SOCK_STREAM, both=False):
 # and stop any left running.
 _live_daemons = []
 _test_daemons = []
+# Scratch directories made for the current test: removed when it passes, kept (and named in
+# the report) when it fails, so repeated runs do not fill /tmp.
+_scratch_dirs = []
 
 
 def _reset_registry():
     _live_daemons.clear()
     _test_daemons.clear()
+    _scratch_dirs.clear()
+
+
+def scratch_dir(prefix):
+    """A new temporary directory that lives as long as the current test's verdict needs."""
+    d = tempfile.mkdtemp(prefix=prefix)
+    _scratch_dirs.append(d)
+    return d
+
+
+def scratch_dirs():
+    return list(_scratch_dirs)
 
 
 def live_daemons():
@@ -99,7 +114,7 @@ class Daemon:
     def __init__(self, name="aorta", modules=None, conf=None, vars=None, core_settings=None,
                  test_modules=(), tmp=None, extra_args=()):
         self.name = name
-        self.tmp = tmp or tempfile.mkdtemp(prefix=f"aorta-{name}-")
+        self.tmp = tmp or scratch_dir(f"aorta-{name}-")
         self.conf_dir = os.path.join(self.tmp, "conf")
         self.data_dir = os.path.join(self.tmp, "data")
         self.log_dir = os.path.join(self.tmp, "log")
@@ -370,7 +385,7 @@ def sipp(scenario, target, *args, timeout=60, inf=None, cwd=None, expect_rc=0):
     CompletedProcess. Fails the test on a non-zero exit unless expect_rc is None."""
     if shutil.which("sipp") is None:
         raise Skip("sipp not installed")
-    cwd = cwd or tempfile.mkdtemp(prefix="sipp-")
+    cwd = cwd or scratch_dir("sipp-")
     argv = ["sipp", target, "-sf", scenario, "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM, both=True)),
             "-m", "1", "-timeout", f"{max(5, timeout - 5)}s", "-timeout_error", "-trace_err", "-trace_msg",
             "-nostdin", "-bg" if False else "-nd"]

@@ -7,6 +7,7 @@ it started, and any daemon still running is stopped by its PID. The last line is
 """
 import importlib.util
 import os
+import shutil
 import signal
 import sys
 import time
@@ -58,6 +59,7 @@ def main(filters):
             if filters and not any(f in full for f in filters):
                 continue
             aorta_test._reset_registry()
+            keep = False  # a failed test's scratch directories stay for a look
             t0 = time.monotonic()
             signal.alarm(deadline)
             try:
@@ -78,12 +80,19 @@ def main(filters):
                     print(f"--- log of {d.name} ({d.log_path}), last 80 lines:")
                     print("\n".join(d.log().splitlines()[-80:]), flush=True)
                 failed += 1
+                keep = True
+                dirs = aorta_test.scratch_dirs()
+                if dirs:
+                    print("--- kept for a look: " + " ".join(dirs), flush=True)
             finally:
                 for d in aorta_test.live_daemons():
                     try:
                         d.kill9()
                     except Exception:
                         pass
+                if not keep:
+                    for path in aorta_test.scratch_dirs():
+                        shutil.rmtree(path, ignore_errors=True)
     tail = f", {skipped} skipped" if skipped else ""
     print(f"integration: {passed} passed, {failed} failed{tail}", flush=True)
     return 1 if failed else 0

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import os
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "registrar"))
@@ -44,7 +43,7 @@ def test_100k_registrations_listed():
     eps = "".join(rl.endpoint(f"u{i}", f"u{i}") for i in range(USERS))
     aors = "".join(rl.aor(f"u{i}", max_contacts=PER_USER) for i in range(USERS))
     d = rl.daemon(rl.sip_conf(eps, aors), modules=["mod_location", "mod_endpoints", "mod_registrar"])
-    tmp = tempfile.mkdtemp(prefix="sipp-100k-")
+    tmp = at.scratch_dir("sipp-100k-")
     inf = os.path.join(tmp, "users.csv")
     with open(inf, "w") as f:
         f.write("SEQUENTIAL\n")

@@ -8,7 +8,6 @@ import hashlib
 import os
 import re
 import socket
-import tempfile
 import threading
 import time
 import queue
@@ -114,7 +113,7 @@ def register(d, steps, user="5000", transport="u1"):
             s["cseq"] = _cseq[0]
     call_ids = {s["call_id"] for s in steps}
     assert len(call_ids) == 1, "one SIPp run is one Call-ID"
-    tmp = tempfile.mkdtemp(prefix="sipp-reg-")
+    tmp = at.scratch_dir("sipp-reg-")
     path = os.path.join(tmp, "register.xml")
     with open(path, "w") as f:
         f.write(scenario(steps, user))

@@ -12,13 +12,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Make a fresh temporary directory; returns its path (static storage per call site is fine). */
+/*
+ * Make a fresh temporary directory; returns its path (static storage per call site is fine).
+ * Inside run_suite() it lies under the run's own directory, which goes when every test passed
+ * (tests run in forked children, so only a directory made by the parent can be cleaned up).
+ */
 static inline char *tmpdir_make(void)
 {
-    char *t = strdup("/tmp/aorta-unit-XXXXXX");
+    const char *base = getenv("AORTA_UNIT_TMP");
+    size_t n = (base ? strlen(base) : 4) + 32;
+    char *t = malloc(n);
+    ck_assert_ptr_nonnull(t);
+    snprintf(t, n, "%s/aorta-unit-XXXXXX", base ? base : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(t));
     return t;
 }
@@ -39,13 +48,31 @@ static inline void tmpfile_write(const char *dir, const char *rel, const char *t
     fclose(f);
 }
 
-/* Run one suite and return the number of failures (Check prints the summary line). */
+static inline int tmpdir_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/*
+ * Run one suite and return the number of failures (Check prints the summary line). The
+ * directories its tests made go away when all passed; a failure keeps them for a look.
+ */
 static inline int run_suite(Suite *s)
 {
+    char base[] = "/tmp/aorta-unit-run-XXXXXX";
+    int have_base = mkdtemp(base) != NULL;
+    if (have_base)
+        setenv("AORTA_UNIT_TMP", base, 1);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    if (have_base && !failed)
+        nftw(base, tmpdir_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    else if (have_base)
+        fprintf(stderr, "kept for a look: %s\n", base);
     return failed;
 }
 

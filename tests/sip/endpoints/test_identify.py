@@ -7,7 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aorta_test import Esl, check, wait_for, sipp  # noqa: E402
+from aorta_test import Esl, check, scratch_dir, sipp, wait_for  # noqa: E402
 from ep_common import (SipClient, endpoint, ep_daemon, identified, profiles_json, scenario,  # noqa: E402
                        sip_conf)
 
@@ -306,7 +306,6 @@ def test_documented_identifier_module_example_works():
     import re
     import shutil
     import subprocess
-    import tempfile
     from aorta_test import SRCDIR, Skip
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
@@ -314,7 +313,7 @@ def test_documented_identifier_module_example_works():
     doc = open(os.path.join(SRCDIR, "docs", "endpoints.md")).read()
     blocks = re.findall(r"```c\n(.*?)```", doc, re.S)
     check(blocks, "a C example in docs/endpoints.md")
-    tmp = tempfile.mkdtemp(prefix="ep-doc-")
+    tmp = scratch_dir("ep-doc-")
     with open(os.path.join(tmp, "mod_token.c"), "w") as f:
         f.write(blocks[0])
     flags = subprocess.run(["pkg-config", "--cflags", "apr-1", "sofia-sip-ua", "libxml-2.0"], capture_output=True,

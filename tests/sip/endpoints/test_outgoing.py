@@ -7,10 +7,9 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from aorta_test import Skip, check, free_port, wait_for  # noqa: E402
+from aorta_test import Skip, check, free_port, scratch_dir, wait_for  # noqa: E402
 from ep_common import endpoint, ep_daemon, scenario, sip_conf  # noqa: E402
 
 
@@ -19,7 +18,7 @@ def start_uas(status=200, transport="u1"):
     if shutil.which("sipp") is None:
         raise Skip("sipp not installed")
     port = free_port(socket.SOCK_DGRAM, both=True)
-    cwd = tempfile.mkdtemp(prefix="sipp-uas-")
+    cwd = scratch_dir("sipp-uas-")
     p = subprocess.Popen(["sipp", "-sf", scenario(f"uas_options_{status}.xml"), "-i", "127.0.0.1", "-p", str(port),
                           "-m", "1", "-t", transport, "-nostdin", "-nd",
                           "-timeout", "30s", "-timeout_error", "-trace_err"],
