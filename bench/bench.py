@@ -466,6 +466,8 @@ class Aorta:
                                    core_settings={"log-level": "warning", "worker-threads": str(self.args.workers)},
                                    tmp=tempfile.mkdtemp(prefix="aorta-", dir=self.workdir))
         self.d.write_conf("autoload_configs/sip.conf.xml", self.sip_conf(self.d.sip_port, self.d.data_dir))
+        for path, text in getattr(self, "extra_conf", {}).items():  # what a micro-benchmark adds
+            self.d.write_conf(path, text)
         self.port = self.d.sip_port
         self.log_path = self.d.log_path
         t0 = time.monotonic()

@@ -204,16 +204,8 @@ def measure_fanout(args, workdir, subscribers):
     users = args.count
     srv = AortaMicro(workdir, "memory", users, args)
     # the event socket is loaded in both runs, so only the subscribers differ
-    orig = bench.Aorta.start
-
-    def start_with_esl(self):
-        import aorta_test
-        real = aorta_test.Daemon.__init__
-
-        def init(d, *a, **kw):
-            kw["modules"] = list(kw.get("modules", [])) + ["mod_event_socket"]
-            real(d, *a, **kw)
-            d.write_conf("autoload_configs/event_socket.conf.xml", """<configuration name="event_socket.conf">
+    srv.extra_modules = ["mod_event_socket"]
+    srv.extra_conf = {"autoload_configs/event_socket.conf.xml": """<configuration name="event_socket.conf">
   <settings>
     <param name="listen-ip" value="$${event_socket_ip}"/>
     <param name="listen-port" value="$${event_socket_port}"/>
@@ -221,18 +213,8 @@ def measure_fanout(args, workdir, subscribers):
     <param name="max-clients" value="256"/>
   </settings>
 </configuration>
-""")
-        aorta_test.Daemon.__init__ = init
-        try:
-            return orig(self)
-        finally:
-            aorta_test.Daemon.__init__ = real
-    sys.path.insert(0, os.path.join(bench.SRCDIR, "tests", "harness"))
-    bench.Aorta.start = start_with_esl
-    try:
-        srv.start()
-    finally:
-        bench.Aorta.start = orig
+"""}
+    srv.start()
     subs = Subscribers(srv.d.esl_port, srv.d.esl_password, subscribers) if subscribers else None
     ctx = bench.Ctx()
     ctx.args = args

@@ -265,6 +265,7 @@ static dp_branch_t *parse_branch(parser_t *p)
             if (!leg)
                 return NULL;
             APR_ARRAY_PUSH(g->legs, dp_leg_t *) = leg;
+            APR_ARRAY_PUSH(p->ds->legs, dp_leg_t *) = leg;
             if (p->s[p->pos] != ',')
                 break;
             p->pos++;
@@ -283,6 +284,7 @@ apr_status_t dp_dialstring_parse(const char *s, apr_pool_t *pool, dp_dialstring_
     dp_dialstring_t *ds = apr_pcalloc(pool, sizeof *ds);
     ds->vars = apr_array_make(pool, 2, sizeof(dp_var_t));
     ds->branches = apr_array_make(pool, 1, sizeof(dp_branch_t *));
+    ds->legs = apr_array_make(pool, 4, sizeof(dp_leg_t *));
     p.ds = ds;
     *out = NULL;
     *err = NULL;

@@ -69,6 +69,7 @@ typedef struct dp_branch {
 typedef struct dp_dialstring {
     apr_array_header_t *vars;     /**< dp_var_t: the <> variables */
     apr_array_header_t *branches; /**< dp_branch_t * */
+    apr_array_header_t *legs;     /**< dp_leg_t *: every leg of every branch and group, in order */
     int nlegs;                    /**< legs in total */
     int nerror;                   /**< of which error/ legs */
 } dp_dialstring_t;

@@ -216,24 +216,18 @@ apr_status_t dp_bridge(dp_call_t *call, const char *dialstring)
             return APR_SUCCESS;
         }
         /* dialplan_test: show where each leg would go, send nothing */
-        for (int b = 0; b < ds->branches->nelts; b++) {
-            const dp_branch_t *br = APR_ARRAY_IDX(ds->branches, b, dp_branch_t *);
-            for (int g = 0; g < br->groups->nelts; g++) {
-                const dp_group_t *gr = APR_ARRAY_IDX(br->groups, g, dp_group_t *);
-                for (int l = 0; l < gr->legs->nelts; l++) {
-                    const dp_leg_t *leg = APR_ARRAY_IDX(gr->legs, l, dp_leg_t *);
-                    const char *uri, *route, *dest, *why;
-                    if (leg->kind != DP_LEG_SIP || !call->leg_resolve)
-                        continue;
-                    int st = call->leg_resolve(leg, call->pool, &uri, &route, &dest, &why);
-                    if (st)
-                        trace(call, "  %s -> %s", leg->target, apr_psprintf(call->pool, "%d (%s)", st, why));
-                    else
-                        trace(call, "  %s -> %s", leg->target,
-                              apr_psprintf(call->pool, "%s%s%s%s%s", uri, route ? " route " : "", route ? route : "",
-                                           dest ? " via " : "", dest ? dest : ""));
-                }
-            }
+        for (int i = 0; i < ds->legs->nelts; i++) {
+            const dp_leg_t *leg = APR_ARRAY_IDX(ds->legs, i, dp_leg_t *);
+            const char *uri, *route, *dest, *why;
+            if (leg->kind != DP_LEG_SIP || !call->leg_resolve)
+                continue;
+            int st = call->leg_resolve(leg, call->pool, &uri, &route, &dest, &why);
+            if (st)
+                trace(call, "  %s -> %s", leg->target, apr_psprintf(call->pool, "%d (%s)", st, why));
+            else
+                trace(call, "  %s -> %s", leg->target,
+                      apr_psprintf(call->pool, "%s%s%s%s%s", uri, route ? " route " : "", route ? route : "",
+                                   dest ? " via " : "", dest ? dest : ""));
         }
         decide(call, 200, "OK",
                apr_psprintf(call->pool, "bridge: dry run, %d sip/ leg%s would ring; the callees' answers decide",
@@ -241,18 +235,12 @@ apr_status_t dp_bridge(dp_call_t *call, const char *dialstring)
         return APR_SUCCESS;
     }
     /* Only error/ legs: each fails at once; the best response wins (RFC 3261 §16.7). */
-    int *st = apr_palloc(call->pool, sizeof(int) * (apr_size_t)ds->nlegs), n = 0;
-    const char **causes = apr_palloc(call->pool, sizeof(char *) * (apr_size_t)ds->nlegs);
-    for (int b = 0; b < ds->branches->nelts; b++) {
-        const dp_branch_t *br = APR_ARRAY_IDX(ds->branches, b, dp_branch_t *);
-        for (int g = 0; g < br->groups->nelts; g++) {
-            const dp_group_t *gr = APR_ARRAY_IDX(br->groups, g, dp_group_t *);
-            for (int l = 0; l < gr->legs->nelts; l++) {
-                const dp_leg_t *leg = APR_ARRAY_IDX(gr->legs, l, dp_leg_t *);
-                causes[n] = leg->cause;
-                st[n++] = dp_cause_to_sip(leg->cause);
-            }
-        }
+    int n = ds->legs->nelts;
+    int *st = apr_palloc(call->pool, sizeof(int) * (apr_size_t)n);
+    const char **causes = apr_palloc(call->pool, sizeof(char *) * (apr_size_t)n);
+    for (int i = 0; i < n; i++) {
+        causes[i] = APR_ARRAY_IDX(ds->legs, i, dp_leg_t *)->cause;
+        st[i] = dp_cause_to_sip(causes[i]);
     }
     int best = dp_best_status(st, n);
     const char *cause = causes[0];

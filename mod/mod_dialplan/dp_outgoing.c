@@ -85,19 +85,13 @@ static apr_status_t send_all(const char *cmd, const char *dialstring, const ep_o
     apr_thread_mutex_create(&ws.lock, APR_THREAD_MUTEX_DEFAULT, pool);
     apr_thread_cond_create(&ws.cond, pool);
     apr_array_header_t *dests = apr_array_make(pool, ds->nlegs, sizeof(dest_t *));
-    for (int b = 0; b < ds->branches->nelts; b++) {
-        const dp_branch_t *br = APR_ARRAY_IDX(ds->branches, b, dp_branch_t *);
-        for (int g = 0; g < br->groups->nelts; g++) {
-            const dp_group_t *gr = APR_ARRAY_IDX(br->groups, g, dp_group_t *);
-            for (int l = 0; l < gr->legs->nelts; l++) {
-                dest_t *d = apr_pcalloc(pool, sizeof *d);
-                d->leg = APR_ARRAY_IDX(gr->legs, l, dp_leg_t *);
-                d->out = *tmpl;
-                d->ws = &ws;
-                resolve(d);
-                APR_ARRAY_PUSH(dests, dest_t *) = d;
-            }
-        }
+    for (int i = 0; i < ds->legs->nelts; i++) {
+        dest_t *d = apr_pcalloc(pool, sizeof *d);
+        d->leg = APR_ARRAY_IDX(ds->legs, i, dp_leg_t *);
+        d->out = *tmpl;
+        d->ws = &ws;
+        resolve(d);
+        APR_ARRAY_PUSH(dests, dest_t *) = d;
     }
     for (int i = 0; i < dests->nelts; i++) {
         dest_t *d = APR_ARRAY_IDX(dests, i, dest_t *);

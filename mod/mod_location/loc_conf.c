@@ -77,8 +77,10 @@ apr_status_t loc_conf_parse(const aorta_conf_t *conf, apr_pool_t *pool, aorta_co
             memset(&tmp, 0, sizeof tmp);
             aorta_settings_apply(loc_location_settings, &tmp, conf, ln, pool, errs);
             if (have_location && tmp.store &&
-                (strcmp(tmp.store, lc->store) || (tmp.dsn && lc->dsn && strcmp(tmp.dsn, lc->dsn)))) {
-                aorta_conf_error(errs, conf, ln, "every profile must use the same location store and dsn");
+                (strcmp(tmp.store, lc->store) || (tmp.dsn && lc->dsn && strcmp(tmp.dsn, lc->dsn)) ||
+                 strcmp(tmp.sqlite_sync, lc->sqlite_sync))) {
+                aorta_conf_error(errs, conf, ln,
+                                 "every profile must use the same location store, dsn and sqlite-synchronous");
             } else if (!have_location) {
                 lc->store = tmp.store;
                 lc->dsn = tmp.dsn;

@@ -348,16 +348,10 @@ apr_status_t loc_cmd_resolve(const char *args, aorta_stream_t *out, apr_pool_t *
         rv = AORTA_EDEPEND;
     } else {
         json_t *arr = json ? json_array() : NULL;
-        for (int b = 0; b < parsed->branches->nelts; b++) {
-            const dp_branch_t *branch = APR_ARRAY_IDX(parsed->branches, b, const dp_branch_t *);
-            for (int g = 0; g < branch->groups->nelts; g++) {
-                const dp_group_t *group = APR_ARRAY_IDX(branch->groups, g, const dp_group_t *);
-                for (int l = 0; l < group->legs->nelts; l++) {
-                    resolved_t r;
-                    resolve_leg(APR_ARRAY_IDX(group->legs, l, const dp_leg_t *), ds, ep, &r, pool);
-                    resolve_write(&r, arr, out);
-                }
-            }
+        for (int i = 0; i < parsed->legs->nelts; i++) {
+            resolved_t r;
+            resolve_leg(APR_ARRAY_IDX(parsed->legs, i, const dp_leg_t *), ds, ep, &r, pool);
+            resolve_write(&r, arr, out);
         }
         if (arr)
             aorta_stream_json(out, arr);

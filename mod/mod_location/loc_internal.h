@@ -168,6 +168,7 @@ typedef struct loc {
     apr_pool_t *pool;
     loc_table_t *table;
     const loc_store_ops_t *store_ops;
+    int sync_full;                /**< sqlite-synchronous=full at load (changes need a module reload) */
     loc_store_t *store;
     loc_persist_t *persist;
     apr_thread_rwlock_t *sub_lock; /**< readers: notifications; writers: (un)subscribe */

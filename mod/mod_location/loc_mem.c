@@ -73,7 +73,7 @@ static void *plain_alloc(apr_size_t size)
 {
     unsigned char *p = malloc(LOC_MEM_HDR + size);
     if (!p)
-        abort(); /* out of memory is fatal, as for pools */
+        aorta_pool_abort(APR_ENOMEM); /* says so on stderr and aborts, as for pools */
     p[0] = LOC_MEM_MALLOC;
     return p + LOC_MEM_HDR;
 }
@@ -97,7 +97,7 @@ void *loc_mem_alloc(apr_size_t size)
         if (!mem.bump[cls] || mem.bump[cls] + csize > mem.end[cls]) {
             loc_mem_block_t *b = mmap(NULL, LOC_MEM_BLOCK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
             if (b == MAP_FAILED)
-                abort();
+                aorta_pool_abort(APR_ENOMEM);
             b->next = mem.blocks;
             mem.blocks = b;
             /* the block's first bytes link it; objects start at the next class boundary */

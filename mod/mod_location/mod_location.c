@@ -100,8 +100,8 @@ static apr_status_t location_load(aorta_module_t *mod, apr_pool_t *pool)
     if ((rv = apr_thread_rwlock_create(&loc->sub_lock, pool)) != APR_SUCCESS ||
         (rv = loc_mem_init(pool)) != APR_SUCCESS || (rv = loc_table_create(&loc->table, pool)) != APR_SUCCESS)
         return rv;
-    if ((rv = loc->store_ops->open(&loc->store, conf->dsn, !strcmp(conf->sqlite_sync, "full"), pool)) !=
-        APR_SUCCESS) {
+    loc->sync_full = !strcmp(conf->sqlite_sync, "full");
+    if ((rv = loc->store_ops->open(&loc->store, conf->dsn, loc->sync_full, pool)) != APR_SUCCESS) {
         aorta_log(AORTA_LOG_ERR, "mod_location: cannot open the %s store (%s)", conf->store, conf->dsn);
         return rv;
     }
@@ -137,10 +137,14 @@ static apr_status_t location_reconfigure(aorta_module_t *mod, void *cfg)
 {
     loc_conf_t *lc = cfg;
     /* AORs and their policies apply at once (readers take the current generation); a
-     * different store or dsn needs `module reload mod_location`. */
+     * different store, dsn or sqlite-synchronous needs `module reload mod_location`. */
     if (loc_global && strcmp(loc_global->store_ops->name, lc->store))
         aorta_log(AORTA_LOG_WARNING, "mod_location: store %s stays in use until `module reload mod_location` (new: %s)",
                   loc_global->store_ops->name, lc->store);
+    if (loc_global && loc_global->sync_full != !strcmp(lc->sqlite_sync, "full"))
+        aorta_log(AORTA_LOG_WARNING,
+                  "mod_location: sqlite-synchronous %s stays in use until `module reload mod_location` (new: %s)",
+                  loc_global->sync_full ? "full" : "normal", lc->sqlite_sync);
     aorta_log(AORTA_LOG_INFO, "mod_location: %d AORs configured", lc->aor_order->nelts);
     return APR_SUCCESS;
 }

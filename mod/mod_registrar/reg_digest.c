@@ -11,6 +11,7 @@
  * outlives the nonce's validity (which is what makes forgetting it safe).
  */
 #include "reg_digest.h"
+#include <aorta/pool.h>
 #include <apr_hash.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
@@ -131,7 +132,7 @@ static void nonce_mac(const reg_mac_t *m, const char *ts, const char *realm, cha
     EVP_MAC_CTX *c = EVP_MAC_CTX_dup(m->keyed);
     if (!c || !EVP_MAC_update(c, (const unsigned char *)buf, (size_t)len) || !EVP_MAC_final(c, md, &n, sizeof md) ||
         n < 16)
-        abort(); /* out of memory inside OpenSSL: nothing sensible is left to answer with */
+        aorta_pool_abort(APR_ENOMEM); /* OpenSSL out of memory: fatal, as for pools */
     EVP_MAC_CTX_free(c);
     to_hex(md, 16, out);
 }

@@ -46,7 +46,7 @@ DIALPLAN = r"""<include>
 """
 
 
-def sip_conf(endpoints=None, aors=None):
+def sip_conf(endpoints=None, aors=None, auths=""):
     endpoints = endpoints if endpoints is not None else (
         '<endpoint name="5000"><param name="aors" value="5000"/><param name="context" value="default"/></endpoint>'
         '<endpoint name="6000"><param name="aors" value="6000"/><param name="context" value="other"/></endpoint>')
@@ -60,6 +60,7 @@ def sip_conf(endpoints=None, aors=None):
 <location><param name="store" value="memory"/></location>
 <endpoints>{endpoints}</endpoints>
 <aors>{aors}</aors>
+<auths>{auths}</auths>
 </profile></profiles></configuration>
 """
 

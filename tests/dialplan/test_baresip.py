@@ -28,10 +28,10 @@ DIALPLAN = r"""<include>
 
 SIP = dplib.sip_conf(
     '<endpoint name="6000"><param name="aors" value="6000"/><param name="auth" value="6000"/></endpoint>'
-    '<endpoint name="7000"><param name="aors" value="7000"/></endpoint>'
-    '</endpoints><auths><auth name="6000"><param name="password" value="s3cret-6000"/></auth></auths><endpoints>',
+    '<endpoint name="7000"><param name="aors" value="7000"/></endpoint>',
     '<aor name="6000"><param name="max-contacts" value="1"/></aor>'
-    '<aor name="7000"><param name="max-contacts" value="1"/></aor>')
+    '<aor name="7000"><param name="max-contacts" value="1"/></aor>',
+    auths='<auth name="6000"><param name="password" value="s3cret-6000"/></auth>')
 # baresip 1.0.0 (libre) gives up ("Register: Function not implemented") when any challenge is
 # not MD5: the registrar's default auth-algorithms (MD5) must let it register as it is
 
