@@ -27,7 +27,6 @@ static const aorta_api_command_t cmds[] = {
     {NULL, NULL, NULL, NULL},
 };
 
-static apr_pool_t *pool;
 
 static void setup(void)
 {

@@ -16,6 +16,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The plain fixture: APR up and a fresh pool per test (each test runs in a forked child). */
+static apr_pool_t *pool __attribute__((unused));
+
+static inline void pool_setup(void)
+{
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+}
+
+static inline void pool_teardown(void)
+{
+    apr_pool_destroy(pool);
+    apr_terminate();
+}
+
 /*
  * Make a fresh temporary directory; returns its path (static storage per call site is fine).
  * Inside run_suite() it lies under the run's own directory, which goes when every test passed

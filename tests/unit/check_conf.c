@@ -5,20 +5,6 @@
  */
 #include "check_common.h"
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    apr_terminate();
-}
-
 static const char *root_xml = "<?xml version=\"1.0\"?>\n"
                               "<document>\n"
                               "  <X-PRE-PROCESS cmd=\"include\" data=\"vars.xml\"/>\n"
@@ -137,7 +123,7 @@ int main(void)
 {
     Suite *s = suite_create("conf");
     TCase *tc = tcase_create("preprocessor");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, test_include_glob_and_set);
     tcase_add_test(tc, test_unknown_var_and_missing_include_all_reported);
     tcase_add_test(tc, test_xml_error_in_included_file_has_its_line);

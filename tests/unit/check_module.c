@@ -13,7 +13,6 @@ apr_status_t aorta_modules_init(apr_pool_t *pool, const char *mod_dir);
 void aorta_modules_show(aorta_stream_t *out, int json);
 void aorta_log_set_console(int on);
 
-static apr_pool_t *pool;
 
 static void setup(void)
 {

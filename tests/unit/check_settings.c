@@ -24,20 +24,6 @@ static const aorta_setting_t demo_table[] = {
     {NULL, 0, NULL, 0, NULL, 0, 0, NULL, 0, NULL},
 };
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    apr_terminate();
-}
-
 static aorta_conf_t *load(const char *params, aorta_conf_errors_t *errs)
 {
     char *d = tmpdir_make();
@@ -122,7 +108,7 @@ int main(void)
 {
     Suite *s = suite_create("settings");
     TCase *tc = tcase_create("table");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_values);
     tcase_add_test(tc, test_errors_have_file_line);

@@ -11,20 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    apr_terminate();
-}
-
 static dp_dialstring_t *ok(const char *s)
 {
     dp_dialstring_t *ds;
@@ -266,7 +252,7 @@ int main(void)
 {
     Suite *s = suite_create("dp_dialstring");
     TCase *tc = tcase_create("parse");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, test_leg_forms);
     tcase_add_test(tc, test_groups_and_branches);
     tcase_add_test(tc, test_variable_scopes);

@@ -13,7 +13,6 @@ apr_status_t aorta_core_init(void);
 apr_status_t aorta_api_init(apr_pool_t *pool);
 apr_status_t aorta_event_init(apr_pool_t *pool, apr_size_t queue_size);
 
-static apr_pool_t *pool;
 static apr_table_t *vars;
 
 /* A test command: prints its arguments in brackets, with a trailing newline as commands do. */

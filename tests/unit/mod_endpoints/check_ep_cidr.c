@@ -7,20 +7,6 @@
 
 #include "mod_endpoints/ep_cidr.h"
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    apr_terminate();
-}
-
 START_TEST(parse_forms)
 {
     ep_cidr_t c;
@@ -135,7 +121,7 @@ int main(void)
 {
     Suite *s = suite_create("ep_cidr");
     TCase *tc = tcase_create("cidr");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, parse_forms);
     tcase_add_test(tc, parse_errors);
     tcase_add_test(tc, most_specific_wins);

@@ -12,13 +12,11 @@
 
 #include "mod_endpoints/ep_internal.h"
 
-static apr_pool_t *pool;
 static char dir[64];
 
 static void setup(void)
 {
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
+    pool_setup();
     strcpy(dir, "/tmp/check_ep_config.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
 }
@@ -28,8 +26,7 @@ static void teardown(void)
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
-    apr_pool_destroy(pool);
-    apr_terminate();
+    pool_teardown();
 }
 
 /* Write aorta.xml around @p profiles and parse it; returns the status, errors in *errs. */

@@ -9,20 +9,17 @@
 
 #include "mod_endpoints/ep_internal.h"
 
-static apr_pool_t *pool;
 static ep_dialogs_t *d;
 
 static void setup(void)
 {
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
+    pool_setup();
     ck_assert_int_eq(ep_dialogs_create(&d, pool), APR_SUCCESS);
 }
 
 static void teardown(void)
 {
-    apr_pool_destroy(pool); /* frees the entries through the cache's pool cleanup */
-    apr_terminate();
+    pool_teardown(); /* frees the entries through the cache's pool cleanup */
 }
 
 START_TEST(put_get_remove)

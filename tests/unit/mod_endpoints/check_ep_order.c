@@ -12,20 +12,6 @@
 /* The registry's only link to the module is this global; the tests need none of it. */
 ep_mod_t *ep_g;
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    apr_terminate();
-}
-
 static int order(const char *const *o, int no, const char *const *names, int nn, char *out)
 {
     int idx[16];
@@ -140,7 +126,7 @@ int main(void)
 {
     Suite *s = suite_create("ep_order");
     TCase *tc = tcase_create("order");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, configured_order_first);
     tcase_add_test(tc, unknown_and_duplicate_names_ignored);
     tcase_add_test(tc, module_identifier_can_be_placed);

@@ -6,20 +6,6 @@
 
 #include "esl_acl.h"
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    apr_terminate();
-}
-
 static esl_acl_t *acl_of(const char *a, const char *b)
 {
     apr_array_header_t *arr = apr_array_make(pool, 2, sizeof(const char *));
@@ -84,7 +70,7 @@ int main(void)
 {
     Suite *s = suite_create("esl_acl");
     TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, empty_allows_all);
     tcase_add_test(tc, cidr_v4);
     tcase_add_test(tc, cidr_v6);

@@ -7,7 +7,6 @@
 
 #include "esl_filter.h"
 
-static apr_pool_t *pool;
 static esl_filters_t *fs;
 
 /* A fake event: NULL-terminated name/value pairs. */
@@ -22,15 +21,13 @@ static const char *get(void *ctx, const char *name)
 
 static void setup(void)
 {
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
+    pool_setup();
     fs = esl_filters_create(pool);
 }
 
 static void teardown(void)
 {
-    apr_pool_destroy(pool);
-    apr_terminate();
+    pool_teardown();
 }
 
 static void add(const char *n, const char *v)

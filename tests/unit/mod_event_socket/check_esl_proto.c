@@ -7,20 +7,6 @@
 
 #include "esl_proto.h"
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    apr_terminate();
-}
-
 static esl_packet_t *parse_ok(const char *buf, apr_size_t len, apr_size_t *used)
 {
     esl_packet_t *p = NULL;
@@ -153,7 +139,7 @@ int main(void)
 {
     Suite *s = suite_create("esl_proto");
     TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, simple_command);
     tcase_add_test(tc, trailing_space_kept_for_the_handler);
     tcase_add_test(tc, crlf_and_blank_lines);

@@ -8,20 +8,6 @@
 
 #include "esl_queue.h"
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-    apr_terminate();
-}
-
 #define P(i) ((void *)(uintptr_t)(i))
 
 START_TEST(fifo_across_growth_and_wrap)
@@ -197,7 +183,7 @@ int main(void)
 {
     Suite *s = suite_create("esl_queue");
     TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, fifo_across_growth_and_wrap);
     tcase_add_test(tc, overflow_latches);
     tcase_add_test(tc, tiny_bound);

@@ -6,22 +6,19 @@
 
 #include "esl_sub.h"
 
-static apr_pool_t *pool;
 static esl_sub_t *sub;
 static aorta_event_format_t fmt;
 
 static void setup(void)
 {
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
+    pool_setup();
     sub = esl_sub_create(pool);
     fmt = AORTA_EVENT_FORMAT_PLAIN;
 }
 
 static void teardown(void)
 {
-    apr_pool_destroy(pool);
-    apr_terminate();
+    pool_teardown();
 }
 
 START_TEST(format_token_and_no_keywords)

@@ -8,8 +8,6 @@
 #include "../check_common.h"
 #include "mod_location/loc_internal.h"
 
-static apr_pool_t *pool;
-
 static loc_contact_t *mk(const char *uri, int q, apr_time_t registered, apr_time_t expires)
 {
     loc_contact_t t;
@@ -24,17 +22,6 @@ static loc_contact_t *mk(const char *uri, int q, apr_time_t registered, apr_time
     t.src_port = 5060;
     t.transport = "udp";
     return loc_contact_new(&t);
-}
-
-static void setup(void)
-{
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
 }
 
 START_TEST(test_order)
@@ -623,7 +610,7 @@ int main(void)
 {
     Suite *s = suite_create("mod_location");
     TCase *tc = tcase_create("location");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_order);
     tcase_add_test(tc, test_contact_copy_and_refs);

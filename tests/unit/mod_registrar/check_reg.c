@@ -8,19 +8,6 @@
 #include "mod_registrar/reg_digest.h"
 #include "mod_registrar/reg_rules.h"
 
-static apr_pool_t *pool;
-
-static void setup(void)
-{
-    apr_initialize();
-    apr_pool_create(&pool, NULL);
-}
-
-static void teardown(void)
-{
-    apr_pool_destroy(pool);
-}
-
 START_TEST(test_rfc2617_md5)
 {
     char ha1[REG_HEX_MAX], resp[REG_HEX_MAX];
@@ -225,7 +212,7 @@ int main(void)
 {
     Suite *s = suite_create("mod_registrar");
     TCase *tc = tcase_create("registrar");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, pool_setup, pool_teardown);
     tcase_add_test(tc, test_rfc2617_md5);
     tcase_add_test(tc, test_rfc7616_sha256_and_md5);
     tcase_add_test(tc, test_rfc2069_no_qop);
